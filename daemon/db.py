@@ -1,0 +1,75 @@
+"""The asyncpg pool and the one small manager that runs named queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from daemon.queries import QUERIES
+
+Connection = asyncpg.Connection
+Record = asyncpg.Record
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        # Every timestamp the daemon writes or compares is UTC.
+        server_settings={"application_name": "dailystats", "timezone": "UTC"},
+    )
+
+
+class Db:
+    """Named queries over a pool; ``transaction()`` hands out one connection for several."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def execute(self, name: str, *args: Any) -> str:
+        return str(await self.pool.execute(QUERIES[name], *args))
+
+    async def fetch(self, name: str, *args: Any) -> list[Record]:
+        return list(await self.pool.fetch(QUERIES[name], *args))
+
+    async def fetchrow(self, name: str, *args: Any) -> Record | None:
+        return await self.pool.fetchrow(QUERIES[name], *args)
+
+    async def fetchval(self, name: str, *args: Any) -> Any:
+        return await self.pool.fetchval(QUERIES[name], *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield Tx(conn)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Tx]:
+        async with self.pool.acquire() as conn:
+            yield Tx(conn)
+
+
+class Tx:
+    """Named queries on one connection (inside a transaction when it came from one)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, name: str, *args: Any) -> str:
+        return str(await self.conn.execute(QUERIES[name], *args))
+
+    async def executemany(self, name: str, args: list[tuple[Any, ...]]) -> None:
+        await self.conn.executemany(QUERIES[name], args)
+
+    async def fetch(self, name: str, *args: Any) -> list[Record]:
+        return list(await self.conn.fetch(QUERIES[name], *args))
+
+    async def fetchrow(self, name: str, *args: Any) -> Record | None:
+        return await self.conn.fetchrow(QUERIES[name], *args)
+
+    async def fetchval(self, name: str, *args: Any) -> Any:
+        return await self.conn.fetchval(QUERIES[name], *args)

@@ -1,0 +1,138 @@
+"""Settings from the environment and an optional ``.env``, validated once at the edge.
+
+Commands call :func:`load_settings` and pass plain values inward; a bad value ends the
+command with one line naming the variable (:class:`SettingsError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_COMPLETED_STATUSES = ("submitted", "approved", "completed", "verified")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    database_url: str
+    database_pool_size: int = Field(10, ge=2, le=100)
+
+    stats_timezone: str = "UTC"
+    completed_statuses: Annotated[tuple[str, ...], NoDecode] = DEFAULT_COMPLETED_STATUSES
+    site_name: str = Field("DramaRelayBot", min_length=1)
+
+    youtube_api_key: SecretStr | None = None
+    youtube_api_url: str = "https://www.googleapis.com/youtube/v3"
+    tikhub_api_key: SecretStr | None = None
+    tikhub_api_url: str = "https://api.tikhub.io"
+    fetch_concurrency: int = Field(16, ge=1, le=1000)
+    fetch_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    fetch_max_retries: int = Field(3, ge=0, le=20)
+    tikhub_rate_per_second: float = Field(5.0, ge=0)
+    youtube_rate_per_second: float = Field(0.0, ge=0)
+    # How long fetched stats are reused before a scan asks the platform again.
+    video_stats_max_age_seconds: int = Field(6 * 3600, ge=0)
+    # saved_first: verification_details, then cache, then live (spec section 3).
+    # live_first: cache or live stats win over saved ones where they can be had.
+    stats_source_policy: Literal["saved_first", "live_first"] = "saved_first"
+
+    webhook_default_url: str | None = None
+    webhook_default_secret: SecretStr | None = None
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = Field(8, ge=1, le=100)
+    webhook_timeout_seconds: float = Field(15.0, gt=0, le=300)
+    webhook_concurrency: int = Field(16, ge=1, le=1000)
+    # X2C's legacy receiver reads the secret from X-Webhook-Secret: off unless asked.
+    webhook_legacy_secret_header: bool = False
+    webhook_retry_interval_seconds: float = Field(30.0, gt=0, le=3600)
+
+    scan_cron: str = "0 2 * * *"
+    catchup_days: int = Field(3, ge=0, le=366)
+    health_port: int = Field(8080, ge=0, le=65535)
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    migrations_dir: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("stats_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("completed_statuses", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(s.strip() for s in value.split(",") if s.strip())
+        if not value:
+            raise ValueError("needs at least one status")
+        return value
+
+    @field_validator("youtube_api_url", "tikhub_api_url", "webhook_default_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value and not value.endswith("://") else value
+
+    @field_validator("scan_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression: {exc}") from exc
+        return value
+
+    @field_validator("youtube_api_key", "tikhub_api_key", "webhook_default_secret", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # KEY= in a .env file means "no key", which turns that provider off.
+        return None if value == "" else value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.stats_timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        reason = "is required" if error["type"] == "missing" else error["msg"]
+        reason = reason.removeprefix("Value error, ")
+        problems.append(f"{name}: {reason}")
+    return "bad setting " + "; ".join(problems)
