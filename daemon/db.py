@@ -73,3 +73,7 @@ class Tx:
 
     async def fetchval(self, name: str, *args: Any) -> Any:
         return await self.conn.fetchval(QUERIES[name], *args)
+
+    async def cursor(self, name: str, *args: Any) -> Any:
+        """A server-side cursor; only inside a transaction."""
+        return await self.conn.cursor(QUERIES[name], *args)

@@ -12,7 +12,7 @@ from typing import Literal
 
 Platform = Literal["yt", "tt", "dy"]
 PLATFORMS: tuple[Platform, ...] = ("yt", "tt", "dy")
-OTHER = "other"
+OTHER: Literal["other"] = "other"
 
 _ALIASES: dict[str, Platform] = {
     "youtube": "yt",

@@ -150,3 +150,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         THEN (details ->> key)::numeric::bigint
     END
 $$;
+
+-- A sum as BIGINT, saturating at its ceiling: counts of up to 2^63-1 each are usable,
+-- and their sum must never fail the scan.
+CREATE OR REPLACE FUNCTION dailystats_clamp(total numeric) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT least(coalesce(total, 0), 9223372036854775807)::bigint
+$$;

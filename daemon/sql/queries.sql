@@ -14,3 +14,421 @@ SELECT name, applied_at FROM dailystats_migrations ORDER BY name
 
 -- name: record_migration --
 INSERT INTO dailystats_migrations (name) VALUES ($1)
+
+-- ======================================================================= scan
+
+-- name: lock_day --
+-- Session lock held by the scan of one stats date for its whole length: two daemons
+-- never scan the same day at once. The second waits, then scans fresher data.
+SELECT pg_advisory_lock(7210135, $1::date - DATE '2000-01-01')
+
+-- name: unlock_day --
+SELECT pg_advisory_unlock(7210135, $1::date - DATE '2000-01-01')
+
+-- name: db_now --
+SELECT now()
+
+-- name: start_run --
+INSERT INTO dailystats_scan_runs (stats_date, trigger) VALUES ($1, $2) RETURNING id
+
+-- name: finish_run --
+UPDATE dailystats_scan_runs
+SET status = $2, finished_at = now(), task_count = $3, completion_count = $4,
+    video_count = $5, videos_missing = $6, videos_fetched = $7, videos_failed = $8,
+    deliveries_queued = $9, error = $10
+WHERE id = $1
+
+-- name: interrupt_stale_runs --
+-- Runs left 'running' by a process that died. Called while holding the day's lock, so
+-- no live scan of that day can be among them.
+UPDATE dailystats_scan_runs SET status = 'interrupted', finished_at = now()
+WHERE stats_date = $1 AND status = 'running' AND id <> $2
+
+-- name: create_day_completions --
+-- One day's completions, classified once (platform, video id, saved counts) into a
+-- temporary table that every later step of the scan reads.
+CREATE TEMP TABLE day_completions AS
+SELECT ut.id,
+       ut.task_id,
+       ut.user_id,
+       k.platform,
+       k.video_id,
+       k.is_short,
+       CASE WHEN k.is_short THEN btrim(ut.submission_link, E' \t\r\n') END AS short_link,
+       dailystats_count(d.details, 'view_count') AS views,
+       dailystats_count(d.details, 'like_count') AS likes,
+       dailystats_count(d.details, 'comment_count') AS comments,
+       dailystats_count(d.details, 'share_count') AS shares,
+       dailystats_count(d.details, 'collect_count') AS collects
+FROM user_tasks ut
+CROSS JOIN LATERAL dailystats_classify(ut.platform, ut.submission_link) k
+CROSS JOIN LATERAL (SELECT dailystats_details(ut.verification_details) AS details) d
+WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+
+-- name: drop_day_completions --
+DROP TABLE IF EXISTS pg_temp.day_completions
+
+-- name: unresolved_short_links --
+SELECT DISTINCT c.short_link AS link, c.platform
+FROM pg_temp.day_completions c
+WHERE c.is_short
+  AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s WHERE s.link = c.short_link)
+
+-- name: save_short_link --
+INSERT INTO dailystats_short_links (link, platform, video_id) VALUES ($1, $2, $3)
+ON CONFLICT (link) DO UPDATE
+SET platform = EXCLUDED.platform, video_id = EXCLUDED.video_id, resolved_at = now()
+
+-- name: resolve_day_short_links --
+-- Give short-link completions the video their link resolved to (same platform only).
+UPDATE pg_temp.day_completions c SET video_id = s.video_id
+FROM dailystats_short_links s
+WHERE c.is_short AND s.link = c.short_link AND s.platform = c.platform
+
+-- name: videos_to_fetch --
+-- Each distinct video of the day whose stats must come from its platform: none of its
+-- completions saved a usable count (or the policy prefers live stats, $1), and no
+-- fresh fetch (stats, or 'gone') is cached since $2.
+SELECT c.platform, c.video_id
+FROM pg_temp.day_completions c
+WHERE c.video_id IS NOT NULL AND c.platform <> 'other'
+GROUP BY c.platform, c.video_id
+HAVING ($1 OR bool_and(num_nonnulls(c.views, c.likes, c.comments,
+                                    CASE WHEN c.platform = 'dy' THEN c.shares END,
+                                    CASE WHEN c.platform = 'dy' THEN c.collects END) = 0))
+   AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats s
+                   WHERE s.platform = c.platform AND s.video_id = c.video_id
+                     AND s.fetched_at >= $2)
+
+-- name: save_video_stats --
+INSERT INTO dailystats_video_stats
+    (platform, video_id, status, view_count, like_count, comment_count, share_count,
+     collect_count, fetched_at)
+SELECT * , now() FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                             $6::bigint[], $7::bigint[], $8::bigint[])
+ON CONFLICT (platform, video_id) DO UPDATE
+SET status = EXCLUDED.status, view_count = EXCLUDED.view_count,
+    like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count,
+    share_count = EXCLUDED.share_count, collect_count = EXCLUDED.collect_count,
+    fetched_at = EXCLUDED.fetched_at
+
+-- name: upsert_day_stats --
+-- The numbers of spec section 3 for every task with completions on the day, upserted
+-- into task_daily_stats. A row whose numbers did not change is not touched.
+-- $1 stats date, $2 prefer live stats, $3 cache freshness cutoff.
+WITH videos AS (
+    SELECT c.task_id, c.platform, c.video_id,
+           max(c.views) AS views, max(c.likes) AS likes, max(c.comments) AS comments,
+           max(c.shares) AS shares, max(c.collects) AS collects,
+           bool_or(num_nonnulls(c.views, c.likes, c.comments,
+                                CASE WHEN c.platform = 'dy' THEN c.shares END,
+                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS has_saved
+    FROM pg_temp.day_completions c
+    WHERE c.platform <> 'other'
+    -- A completion whose link names no video stands alone as its own video.
+    GROUP BY c.task_id, c.platform, c.video_id, CASE WHEN c.video_id IS NULL THEN c.id END
+),
+chosen AS (
+    SELECT v.task_id, v.platform,
+           CASE WHEN s.video_id IS NOT NULL AND ($2 OR NOT v.has_saved) THEN 'cache'
+                WHEN v.has_saved THEN 'saved'
+                ELSE 'missing' END AS source,
+           v.views, v.likes, v.comments, v.shares, v.collects,
+           s.view_count, s.like_count, s.comment_count, s.share_count, s.collect_count
+    FROM videos v
+    LEFT JOIN dailystats_video_stats s
+           ON s.platform = v.platform AND s.video_id = v.video_id
+          AND s.status = 'ok' AND s.fetched_at >= $3
+),
+counted AS (
+    SELECT task_id, platform, source,
+           CASE source WHEN 'cache' THEN coalesce(view_count, 0) WHEN 'saved' THEN coalesce(views, 0) ELSE 0 END AS views,
+           CASE source WHEN 'cache' THEN coalesce(like_count, 0) WHEN 'saved' THEN coalesce(likes, 0) ELSE 0 END AS likes,
+           CASE source WHEN 'cache' THEN coalesce(comment_count, 0) WHEN 'saved' THEN coalesce(comments, 0) ELSE 0 END AS comments,
+           CASE source WHEN 'cache' THEN coalesce(share_count, 0) WHEN 'saved' THEN coalesce(shares, 0) ELSE 0 END AS shares,
+           CASE source WHEN 'cache' THEN coalesce(collect_count, 0) WHEN 'saved' THEN coalesce(collects, 0) ELSE 0 END AS collects
+    FROM chosen
+),
+video_sums AS (
+    SELECT task_id,
+           count(*) AS video_count,
+           count(*) FILTER (WHERE source = 'missing') AS videos_missing,
+           sum(views) FILTER (WHERE platform = 'yt') AS yt_views,
+           sum(likes) FILTER (WHERE platform = 'yt') AS yt_likes,
+           sum(comments) FILTER (WHERE platform = 'yt') AS yt_comments,
+           sum(views) FILTER (WHERE platform = 'tt') AS tt_views,
+           sum(likes) FILTER (WHERE platform = 'tt') AS tt_likes,
+           sum(comments) FILTER (WHERE platform = 'tt') AS tt_comments,
+           sum(views) FILTER (WHERE platform = 'dy') AS dy_views,
+           sum(likes) FILTER (WHERE platform = 'dy') AS dy_likes,
+           sum(comments) FILTER (WHERE platform = 'dy') AS dy_comments,
+           sum(shares) FILTER (WHERE platform = 'dy') AS dy_shares,
+           sum(collects) FILTER (WHERE platform = 'dy') AS dy_collects
+    FROM counted
+    GROUP BY task_id
+),
+accounts AS (
+    SELECT task_id,
+           count(*) AS completions,
+           count(DISTINCT user_id) AS accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
+    FROM pg_temp.day_completions
+    GROUP BY task_id
+),
+upserted AS (
+    INSERT INTO task_daily_stats AS t (
+        task_id, project_id, external_task_id, stats_date,
+        total_account_count, total_completion_count,
+        yt_account_count, yt_view_count, yt_like_count, yt_comment_count,
+        tt_account_count, tt_view_count, tt_like_count, tt_comment_count,
+        dy_account_count, dy_view_count, dy_like_count, dy_comment_count,
+        dy_share_count, dy_collect_count)
+    SELECT a.task_id, dt.project_id, dt.external_task_id, $1,
+           a.accounts, a.completions,
+           -- Sums saturate at the BIGINT ceiling instead of failing the scan.
+           a.yt_accounts, dailystats_clamp(s.yt_views), dailystats_clamp(s.yt_likes), dailystats_clamp(s.yt_comments),
+           a.tt_accounts, dailystats_clamp(s.tt_views), dailystats_clamp(s.tt_likes), dailystats_clamp(s.tt_comments),
+           a.dy_accounts, dailystats_clamp(s.dy_views), dailystats_clamp(s.dy_likes), dailystats_clamp(s.dy_comments),
+           dailystats_clamp(s.dy_shares), dailystats_clamp(s.dy_collects)
+    FROM accounts a
+    JOIN drama_tasks dt ON dt.task_id = a.task_id
+    LEFT JOIN video_sums s ON s.task_id = a.task_id
+    ON CONFLICT (task_id, stats_date) DO UPDATE SET
+        project_id = EXCLUDED.project_id, external_task_id = EXCLUDED.external_task_id,
+        total_account_count = EXCLUDED.total_account_count,
+        total_completion_count = EXCLUDED.total_completion_count,
+        yt_account_count = EXCLUDED.yt_account_count, yt_view_count = EXCLUDED.yt_view_count,
+        yt_like_count = EXCLUDED.yt_like_count, yt_comment_count = EXCLUDED.yt_comment_count,
+        tt_account_count = EXCLUDED.tt_account_count, tt_view_count = EXCLUDED.tt_view_count,
+        tt_like_count = EXCLUDED.tt_like_count, tt_comment_count = EXCLUDED.tt_comment_count,
+        dy_account_count = EXCLUDED.dy_account_count, dy_view_count = EXCLUDED.dy_view_count,
+        dy_like_count = EXCLUDED.dy_like_count, dy_comment_count = EXCLUDED.dy_comment_count,
+        dy_share_count = EXCLUDED.dy_share_count, dy_collect_count = EXCLUDED.dy_collect_count,
+        updated_at = CURRENT_TIMESTAMP
+    WHERE (t.project_id, t.external_task_id, t.total_account_count, t.total_completion_count,
+           t.yt_account_count, t.yt_view_count, t.yt_like_count, t.yt_comment_count,
+           t.tt_account_count, t.tt_view_count, t.tt_like_count, t.tt_comment_count,
+           t.dy_account_count, t.dy_view_count, t.dy_like_count, t.dy_comment_count,
+           t.dy_share_count, t.dy_collect_count)
+          IS DISTINCT FROM
+          (EXCLUDED.project_id, EXCLUDED.external_task_id, EXCLUDED.total_account_count,
+           EXCLUDED.total_completion_count,
+           EXCLUDED.yt_account_count, EXCLUDED.yt_view_count, EXCLUDED.yt_like_count, EXCLUDED.yt_comment_count,
+           EXCLUDED.tt_account_count, EXCLUDED.tt_view_count, EXCLUDED.tt_like_count, EXCLUDED.tt_comment_count,
+           EXCLUDED.dy_account_count, EXCLUDED.dy_view_count, EXCLUDED.dy_like_count, EXCLUDED.dy_comment_count,
+           EXCLUDED.dy_share_count, EXCLUDED.dy_collect_count)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM accounts)::int AS task_count,
+       (SELECT coalesce(sum(completions), 0) FROM accounts)::int AS completion_count,
+       (SELECT coalesce(sum(video_count), 0) FROM video_sums)::int AS video_count,
+       (SELECT coalesce(sum(videos_missing), 0) FROM video_sums)::int AS videos_missing,
+       (SELECT count(*) FROM upserted)::int AS rows_changed
+
+-- name: zero_vanished_tasks --
+-- A task that had completions at an earlier scan of this day and has none now (they
+-- were rejected, say) keeps its row, with zero counts, so X2C hears the correction.
+UPDATE task_daily_stats t SET
+    total_account_count = 0, total_completion_count = 0,
+    yt_account_count = 0, yt_view_count = 0, yt_like_count = 0, yt_comment_count = 0,
+    tt_account_count = 0, tt_view_count = 0, tt_like_count = 0, tt_comment_count = 0,
+    dy_account_count = 0, dy_view_count = 0, dy_like_count = 0, dy_comment_count = 0,
+    dy_share_count = 0, dy_collect_count = 0, updated_at = CURRENT_TIMESTAMP
+WHERE t.stats_date = $1
+  AND NOT EXISTS (SELECT 1 FROM pg_temp.day_completions c WHERE c.task_id = t.task_id)
+  AND (t.total_completion_count <> 0 OR t.total_account_count <> 0)
+
+-- ======================================================================= status
+
+-- name: recent_runs --
+SELECT id, stats_date, trigger, status, started_at, finished_at, task_count,
+       completion_count, video_count, videos_missing, videos_fetched, videos_failed,
+       deliveries_queued, error
+FROM dailystats_scan_runs ORDER BY started_at DESC, id DESC LIMIT $1
+
+-- name: day_stats --
+SELECT * FROM task_daily_stats WHERE stats_date = $1 ORDER BY task_id
+
+-- ======================================================================= deliveries
+-- The webhook outbox (daemon/webhook/outbox.py). A delivery is one payload version of
+-- one task and day; "latest" means highest seq.
+
+-- name: deliveries_enqueue_candidates --
+-- Every stats row of a day with what its payload is made of, and the url and body of
+-- the latest delivery of that task and day (NULL: none yet).
+SELECT s.task_id,
+       CASE WHEN t.task_id IS NULL THEN s.project_id ELSE t.project_id END AS project_id,
+       CASE WHEN t.task_id IS NULL THEN s.external_task_id ELSE t.external_task_id END
+           AS external_task_id,
+       t.duration,
+       t.callback_url,
+       s.total_account_count, s.total_completion_count,
+       s.yt_account_count, s.yt_view_count, s.yt_like_count, s.yt_comment_count,
+       s.tt_account_count, s.tt_view_count, s.tt_like_count, s.tt_comment_count,
+       s.dy_account_count, s.dy_view_count, s.dy_like_count, s.dy_comment_count,
+       s.dy_share_count, s.dy_collect_count,
+       latest.url AS latest_url,
+       latest.body AS latest_body
+FROM task_daily_stats s
+LEFT JOIN drama_tasks t ON t.task_id = s.task_id
+LEFT JOIN LATERAL (
+    SELECT d.url, d.body
+    FROM dailystats_deliveries d
+    WHERE d.task_id = s.task_id AND d.stats_date = s.stats_date
+    ORDER BY d.seq DESC
+    LIMIT 1
+) latest ON TRUE
+WHERE s.stats_date = $1
+ORDER BY s.task_id
+
+-- name: deliveries_supersede_pending --
+-- Before a new version is queued: the older one still waiting will never be sent. One
+-- already in flight keeps its claimed_until, so no newer version is claimed before it
+-- has finished (see deliveries_claim).
+UPDATE dailystats_deliveries
+SET status = 'superseded', updated_at = now()
+WHERE status = 'pending' AND stats_date = $1 AND task_id = ANY($2::int[])
+
+-- name: deliveries_insert --
+INSERT INTO dailystats_deliveries (task_id, stats_date, url, body, next_attempt_at)
+SELECT u.task_id, $1::date, u.url, u.body, now()
+FROM unnest($2::int[], $3::text[], $4::text[]) AS u(task_id, url, body)
+
+-- name: deliveries_reset_stats_webhook --
+UPDATE task_daily_stats
+SET webhook_sent = FALSE, webhook_retry_count = 0
+WHERE stats_date = $1 AND task_id = ANY($2::int[])
+
+-- name: deliveries_clock --
+SELECT now()
+
+-- name: deliveries_claim --
+-- $1 limit, $2 lease seconds, $3 force (due or not), $4 cutoff (NULL: none): only rows
+-- last touched before it, so one pass tries each delivery at most once.
+-- A delivery is not claimed while another version of its task and day is in flight:
+-- an older version must never land after a newer one.
+WITH due AS (
+    SELECT d.id
+    FROM dailystats_deliveries d
+    WHERE d.status = 'pending'
+      AND ($3::boolean OR d.next_attempt_at <= now())
+      AND (d.claimed_until IS NULL OR d.claimed_until <= now())
+      AND ($4::timestamptz IS NULL OR d.updated_at < $4::timestamptz)
+      AND NOT EXISTS (
+          SELECT 1
+          FROM dailystats_deliveries o
+          WHERE o.task_id = d.task_id
+            AND o.stats_date = d.stats_date
+            AND o.id <> d.id
+            AND o.claimed_until > now()
+      )
+    ORDER BY d.next_attempt_at
+    LIMIT $1
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE dailystats_deliveries d
+SET claimed_until = now() + make_interval(secs => $2::float8),
+    claim_token = gen_random_uuid(),
+    updated_at = now()
+FROM due
+WHERE d.id = due.id
+RETURNING d.id, d.task_id, d.stats_date, d.url, d.body, d.attempts, d.claim_token,
+          (SELECT t.callback_secret FROM drama_tasks t WHERE t.task_id = d.task_id)
+              AS callback_secret
+
+-- name: deliveries_record_attempt --
+-- One statement, so one transaction: the delivery and, when it is still the latest
+-- version of its task and day (not superseded meanwhile), the seed's columns in
+-- task_daily_stats. Nothing is written when another sender holds the claim now.
+-- $1 id, $2 claim token, $3 new status, $4 next attempt, $5 status code, $6 error,
+-- $7 response, $8 webhook_response for task_daily_stats.
+WITH upd AS (
+    UPDATE dailystats_deliveries d
+    SET attempts = d.attempts + 1,
+        status = CASE WHEN d.status = 'superseded' THEN 'superseded' ELSE $3::text END,
+        next_attempt_at = COALESCE($4::timestamptz, d.next_attempt_at),
+        last_status_code = $5::int,
+        last_error = $6::text,
+        last_response = $7::text,
+        delivered_at = CASE WHEN $3::text = 'delivered' THEN now() ELSE d.delivered_at END,
+        last_attempt_at = now(),
+        claimed_until = NULL,
+        claim_token = NULL,
+        updated_at = now()
+    WHERE d.id = $1 AND d.claim_token = $2
+    RETURNING d.task_id, d.stats_date, d.status, d.attempts
+),
+stats AS (
+    UPDATE task_daily_stats s
+    SET webhook_sent = (upd.status = 'delivered'),
+        webhook_sent_at = CASE WHEN upd.status = 'delivered'
+                               THEN now() AT TIME ZONE 'UTC' ELSE s.webhook_sent_at END,
+        webhook_response = $8::text,
+        -- failed attempts so far: every attempt but a successful last one
+        webhook_retry_count = upd.attempts - CASE WHEN upd.status = 'delivered' THEN 1 ELSE 0 END
+    FROM upd
+    WHERE s.task_id = upd.task_id AND s.stats_date = upd.stats_date
+      AND upd.status <> 'superseded'
+    RETURNING s.id
+)
+SELECT upd.status, upd.attempts, (SELECT count(*) FROM stats) AS stats_rows
+FROM upd
+
+-- name: deliveries_replay --
+-- Dead deliveries back to pending, due now, with a fresh attempt budget, sent to the
+-- task's current callback_url when it has one (the operator may have fixed it). One a
+-- newer version of its task and day replaced is left dead and reported (replaced).
+-- $1 one id (NULL: any), $2 stats_date from (NULL: any).
+WITH target AS (
+    SELECT d.id, d.task_id, d.stats_date,
+           EXISTS (
+               SELECT 1
+               FROM dailystats_deliveries n
+               WHERE n.task_id = d.task_id AND n.stats_date = d.stats_date AND n.seq > d.seq
+           ) AS replaced
+    FROM dailystats_deliveries d
+    WHERE d.status = 'dead'
+      AND ($1::uuid IS NULL OR d.id = $1::uuid)
+      AND ($2::date IS NULL OR d.stats_date >= $2::date)
+    FOR UPDATE OF d
+),
+upd AS (
+    UPDATE dailystats_deliveries d
+    SET status = 'pending',
+        attempts = 0,
+        next_attempt_at = now(),
+        claimed_until = NULL,
+        claim_token = NULL,
+        url = COALESCE((SELECT t.callback_url FROM drama_tasks t WHERE t.task_id = d.task_id),
+                       d.url),
+        updated_at = now()
+    FROM target
+    WHERE d.id = target.id AND NOT target.replaced
+    RETURNING d.id
+)
+SELECT target.id, target.task_id, target.stats_date, target.replaced
+FROM target
+ORDER BY target.stats_date, target.task_id
+
+-- name: deliveries_get --
+SELECT id, task_id, stats_date, url, body, status, attempts, next_attempt_at, claimed_until,
+       last_status_code, last_error, last_response, created_at, updated_at, delivered_at,
+       last_attempt_at, seq
+FROM dailystats_deliveries
+WHERE id = $1
+
+-- name: deliveries_count_by_status --
+SELECT status,
+       count(*) AS n,
+       count(*) FILTER (WHERE status = 'pending' AND next_attempt_at <= now()) AS due
+FROM dailystats_deliveries
+GROUP BY status
+
+-- name: deliveries_oldest_pending --
+SELECT id, task_id, stats_date, next_attempt_at, attempts, created_at, last_error
+FROM dailystats_deliveries
+WHERE status = 'pending'
+ORDER BY created_at, seq
+LIMIT 1

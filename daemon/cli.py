@@ -1,0 +1,234 @@
+"""``dailystats``: the daemon and its operator commands (spec section 8).
+
+Exit 0 on success; otherwise non-zero with a one-line reason on stderr. Every command
+that reports takes ``--json`` for a machine-readable report on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from daemon.db import Db, create_pool
+from daemon.logs import configure_logging
+from daemon.migrations import MigrationError, apply_migrations, pending_migrations
+from daemon.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A command cannot do its job; the message is the one line the operator sees."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a command prints: a short text for people, the same facts as JSON."""
+
+    text: str
+    data: dict[str, Any]
+    ok: bool = True
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dailystats", description="Daily task stats for X2C, delivered by signed webhook."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, reports: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if reports:
+            sub.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+        return sub
+
+    command("run", "run the daemon: nightly scans, retries, SIGHUP rescans", reports=False)
+    command("migrate", "apply pending migrations")
+    scan = command("scan", "scan one day (default: yesterday in the stats time zone)")
+    scan.add_argument("--date", type=_date, help="the stats date, YYYY-MM-DD")
+    scan.add_argument("--no-deliver", action="store_true", help="queue deliveries, send none")
+    backfill = command("backfill", "scan each day of an inclusive range")
+    backfill.add_argument("--from", dest="first", type=_date, required=True)
+    backfill.add_argument("--to", dest="last", type=_date, required=True)
+    backfill.add_argument("--no-deliver", action="store_true", help="queue deliveries, send none")
+    deliver = command("deliver", "one pass of the retry loop: send the due deliveries")
+    deliver.add_argument("--force", action="store_true", help="send every pending one, due or not")
+    replay = command("replay", "put dead deliveries back in the queue")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", help="one delivery, by id")
+    which.add_argument("--dead", action="store_true", help="every dead delivery")
+    replay.add_argument("--since", type=_date, help="with --dead: only stats dates from this one")
+    command("status", "recent scan runs and deliveries by state")
+    command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from daemon.demo import run_demo
+
+        return run_demo(json_output=args.json)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"dailystats: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_format, settings.log_level)
+    if args.command == "run":
+        from daemon.service import run_service
+
+        return run_service(settings)
+    handler = HANDLERS[args.command]
+    try:
+        outcome = asyncio.run(handler(settings, args))
+    except (CommandError, MigrationError) as exc:
+        print(f"dailystats: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"dailystats: database error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("dailystats: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(outcome.data, default=str, ensure_ascii=False, indent=2))
+    else:
+        print(outcome.text)
+    if not outcome.ok:
+        print(f"dailystats: {outcome.data.get('error') or 'failed'}", file=sys.stderr)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@asynccontextmanager
+async def open_db(settings: Settings, *, migrated: bool = True) -> AsyncIterator[Db]:
+    try:
+        pool = await create_pool(settings.database_url, max_size=settings.database_pool_size)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise CommandError(f"cannot connect to DATABASE_URL: {_one_line(exc)}") from None
+    try:
+        if migrated:
+            async with pool.acquire() as conn:
+                pending = await pending_migrations(conn, settings.migrations_dir)
+            if pending:
+                raise CommandError(
+                    f"the database lacks {len(pending)} migration(s) ({pending[0]} first): "
+                    "run `dailystats migrate`"
+                )
+        yield Db(pool)
+    finally:
+        await pool.close()
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> Outcome:
+    async with open_db(settings, migrated=False) as db, db.pool.acquire() as conn:
+        applied = await apply_migrations(conn, settings.migrations_dir)
+    text = f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+    return Outcome(text, {"applied": applied})
+
+
+async def cmd_scan(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.dates import yesterday
+    from daemon.pipeline import scan_and_deliver
+
+    day = args.date or yesterday(settings.zone)
+    async with open_db(settings) as db:
+        result = await scan_and_deliver(db, settings, [day], trigger="cli", deliver=not args.no_deliver)
+    return result.outcome()
+
+
+async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.dates import days_between
+    from daemon.pipeline import scan_and_deliver
+
+    days = days_between(args.first, args.last)
+    if not days:
+        raise CommandError("--to is before --from")
+
+    def progress(done: int, report: Any) -> None:
+        print(
+            f"[{done}/{len(days)}] {report.stats_date} {report.status}: "
+            f"{report.task_count} tasks, {report.completion_count} completions",
+            file=sys.stderr,
+        )
+
+    async with open_db(settings) as db:
+        result = await scan_and_deliver(
+            db, settings, days, trigger="backfill", deliver=not args.no_deliver, progress=progress
+        )
+    return result.outcome()
+
+
+async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.pipeline import deliver_pass
+
+    async with open_db(settings) as db:
+        report = await deliver_pass(db, settings, force=args.force)
+    data = report.as_dict()
+    return Outcome(" ".join(f"{k}={v}" for k, v in data.items()), data)
+
+
+async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.webhook.outbox import replay
+
+    if args.since and not args.dead:
+        raise CommandError("--since goes with --dead")
+    async with open_db(settings) as db:
+        if args.id:
+            count = await replay(db, delivery_id=args.id)
+            if count == 0:
+                raise CommandError(f"no dead delivery {args.id} that can be replayed")
+        else:
+            count = await replay(db, dead_since=args.since, all_dead=True)
+    return Outcome(f"requeued {count} delivery(ies)", {"requeued": count})
+
+
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.webhook.outbox import delivery_summary
+
+    async with open_db(settings) as db:
+        runs = [dict(r) for r in await db.fetch("recent_runs", 10)]
+        deliveries = await delivery_summary(db)
+    lines = ["recent scans:"]
+    for r in runs:
+        lines.append(
+            f"  #{r['id']} {r['stats_date']} {r['trigger']:<8} {r['status']:<11} "
+            f"tasks={r['task_count']} completions={r['completion_count']} "
+            f"missing={r['videos_missing']} queued={r['deliveries_queued']}"
+            + (f" error={r['error']}" if r["error"] else "")
+        )
+    if not runs:
+        lines.append("  none yet")
+    lines.append("deliveries: " + json.dumps(deliveries, default=str, ensure_ascii=False))
+    return Outcome("\n".join(lines), {"runs": runs, "deliveries": deliveries})
+
+
+HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]] = {
+    "migrate": cmd_migrate,
+    "scan": cmd_scan,
+    "backfill": cmd_backfill,
+    "deliver": cmd_deliver,
+    "replay": cmd_replay,
+    "status": cmd_status,
+}

@@ -1,0 +1,49 @@
+"""The HTTP side of video stats: YouTube and TikHub fetches, short-link resolution.
+
+No database code here: callers hand in refs or links and store what comes back.
+"""
+
+from daemon.fetch.breaker import Breaker, ProviderStopped
+from daemon.fetch.fetcher import fetch_videos
+from daemon.fetch.models import (
+    FetchConfig,
+    FetchCounters,
+    FetchResult,
+    FetchStatus,
+    ResolveResult,
+    VideoStats,
+    usable_count,
+)
+from daemon.fetch.ratelimit import RateLimiter
+from daemon.fetch.resolver import MAX_HOPS, resolve_short_links
+from daemon.fetch.retry import (
+    HttpReply,
+    TransportError,
+    backoff_delay,
+    parse_retry_after,
+    request_with_retries,
+)
+from daemon.fetch.youtube import QUOTA_ERROR, YOUTUBE_BATCH_SIZE
+
+__all__ = [
+    "MAX_HOPS",
+    "QUOTA_ERROR",
+    "YOUTUBE_BATCH_SIZE",
+    "Breaker",
+    "FetchConfig",
+    "FetchCounters",
+    "FetchResult",
+    "FetchStatus",
+    "HttpReply",
+    "ProviderStopped",
+    "RateLimiter",
+    "ResolveResult",
+    "TransportError",
+    "VideoStats",
+    "backoff_delay",
+    "fetch_videos",
+    "parse_retry_after",
+    "request_with_retries",
+    "resolve_short_links",
+    "usable_count",
+]

@@ -1,0 +1,278 @@
+"""The scan of one stats date, top to bottom.
+
+1. take the day's lock and record the run;
+2. classify the day's completions once, inside PostgreSQL (``day_completions``);
+3. resolve new short links and fetch the stats no completion saved (when providers are on);
+4. in one transaction: upsert ``task_daily_stats``, zero tasks that lost their
+   completions, and queue the deliveries the changed payloads imply (the outbox);
+5. record how the run ended, even when cancelled.
+
+Every step is idempotent: a scan interrupted anywhere is recovered by scanning again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import structlog
+
+from daemon.dates import day_bounds
+from daemon.db import Db, Tx
+from daemon.fetch import (
+    FetchConfig,
+    FetchCounters,
+    FetchResult,
+    FetchStatus,
+    fetch_videos,
+    resolve_short_links,
+)
+from daemon.links import VideoRef
+from daemon.settings import Settings
+
+log = structlog.get_logger("daemon.scan")
+
+# Refs read from the day's videos per round of fetching, and results per cache write:
+# memory stays flat however many videos a day has.
+FETCH_CHUNK = 5000
+SAVE_BATCH = 500
+
+Enqueue = Callable[[Tx, date], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    zone: ZoneInfo
+    completed_statuses: tuple[str, ...]
+    prefer_live: bool
+    stats_max_age: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScanConfig:
+        return cls(
+            zone=settings.zone,
+            completed_statuses=settings.completed_statuses,
+            prefer_live=settings.stats_source_policy == "live_first",
+            stats_max_age=timedelta(seconds=settings.video_stats_max_age_seconds),
+        )
+
+
+@dataclass(slots=True)
+class LiveFetch:
+    """What the scan needs to ask the platforms: one HTTP session for the whole scan."""
+
+    session: aiohttp.ClientSession
+    config: FetchConfig
+    counters: FetchCounters = field(default_factory=FetchCounters)
+
+
+@dataclass(slots=True)
+class ScanReport:
+    run_id: int
+    stats_date: date
+    trigger: str
+    status: str = "running"
+    task_count: int = 0
+    completion_count: int = 0
+    video_count: int = 0
+    videos_missing: int = 0
+    videos_fetched: int = 0
+    videos_gone: int = 0
+    videos_failed: int = 0
+    short_links_resolved: int = 0
+    rows_changed: int = 0
+    deliveries_queued: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["stats_date"] = self.stats_date.isoformat()
+        return out
+
+
+async def scan_day(
+    db: Db,
+    stats_date: date,
+    config: ScanConfig,
+    *,
+    trigger: str,
+    live: LiveFetch | None = None,
+    enqueue: Enqueue | None = None,
+) -> ScanReport:
+    """Scan one stats date; the report's ``status`` says how it ended (never raises on
+    a failed scan, only on cancellation)."""
+    run_id = await db.fetchval("start_run", stats_date, trigger)
+    report = ScanReport(run_id=run_id, stats_date=stats_date, trigger=trigger)
+    bound = log.bind(stats_date=stats_date.isoformat(), run_id=run_id, trigger=trigger)
+    bound.info("scan.started")
+    started = time.monotonic()
+    try:
+        async with db.connection() as conn:
+            await conn.execute("lock_day", stats_date)
+            try:
+                await conn.execute("interrupt_stale_runs", stats_date, run_id)
+                await _scan_locked(conn, db, stats_date, config, report, live, enqueue)
+            finally:
+                await _release(conn, stats_date)
+        report.status = "succeeded"
+    except asyncio.CancelledError:
+        report.status = "interrupted"
+        raise
+    except Exception as exc:
+        report.status = "failed"
+        report.error = f"{type(exc).__name__}: {exc}"
+        bound.exception("scan.failed")
+    finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        # The run's final status is written even when the scan is being cancelled.
+        await asyncio.shield(_finish(db, report))
+    bound.info("scan.finished", **_summary(report))
+    return report
+
+
+async def _scan_locked(
+    conn: Tx,
+    db: Db,
+    stats_date: date,
+    config: ScanConfig,
+    report: ScanReport,
+    live: LiveFetch | None,
+    enqueue: Enqueue | None,
+) -> None:
+    start, end = day_bounds(stats_date, config.zone)
+    await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
+    # Fresh means fetched since the scan began, less the allowed age.
+    cutoff: datetime = await conn.fetchval("db_now") - config.stats_max_age
+    if live is not None:
+        await _resolve_short_links(conn, db, live, report)
+    await conn.execute("resolve_day_short_links")
+    if live is not None:
+        await _fetch_missing(conn, db, live, config.prefer_live, cutoff, report)
+
+    async with conn.conn.transaction():
+        summary = await conn.fetchrow("upsert_day_stats", stats_date, config.prefer_live, cutoff)
+        assert summary is not None
+        zeroed = await conn.execute("zero_vanished_tasks", stats_date)
+        report.task_count = summary["task_count"]
+        report.completion_count = summary["completion_count"]
+        report.video_count = summary["video_count"]
+        report.videos_missing = summary["videos_missing"]
+        report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
+        if enqueue is not None:
+            report.deliveries_queued = await enqueue(conn, stats_date)
+
+
+async def _resolve_short_links(conn: Tx, db: Db, live: LiveFetch, report: ScanReport) -> None:
+    rows = await conn.fetch("unresolved_short_links")
+    if not rows:
+        return
+    platform_of = {r["link"]: r["platform"] for r in rows}
+    async for link, result in resolve_short_links(
+        live.session, list(platform_of), live.config, live.counters
+    ):
+        if not result.resolved:
+            continue  # a network failure: tried again at the next scan
+        ref = result.ref
+        same_platform = ref is not None and ref.platform == platform_of[link]
+        await db.execute(
+            "save_short_link",
+            link,
+            ref.platform if ref else None,
+            ref.video_id if ref and same_platform else None,
+        )
+        report.short_links_resolved += 1
+
+
+async def _fetch_missing(
+    conn: Tx,
+    db: Db,
+    live: LiveFetch,
+    prefer_live: bool,
+    cutoff: datetime,
+    report: ScanReport,
+) -> None:
+    async for chunk in _chunks_to_fetch(conn, prefer_live, cutoff):
+        batch: list[tuple[VideoRef, FetchResult]] = []
+        async for ref, result in fetch_videos(live.session, chunk, live.config, live.counters):
+            if result.status is FetchStatus.OK:
+                report.videos_fetched += 1
+            elif result.status is FetchStatus.GONE:
+                report.videos_gone += 1
+            else:
+                report.videos_failed += 1
+                continue  # failed or disabled: nothing to cache, asked again next scan
+            batch.append((ref, result))
+            if len(batch) >= SAVE_BATCH:
+                await _save_fetched(db, batch)
+                batch = []
+        if batch:
+            await _save_fetched(db, batch)
+
+
+async def _chunks_to_fetch(
+    conn: Tx, prefer_live: bool, cutoff: datetime
+) -> AsyncIterator[list[VideoRef]]:
+    async with conn.conn.transaction():
+        cursor = await conn.cursor("videos_to_fetch", prefer_live, cutoff)
+        while rows := await cursor.fetch(FETCH_CHUNK):
+            yield [VideoRef(r["platform"], r["video_id"]) for r in rows]
+
+
+async def _save_fetched(db: Db, batch: list[tuple[VideoRef, FetchResult]]) -> None:
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+    for ref, result in batch:
+        stats = result.stats
+        values = (
+            ref.platform,
+            ref.video_id,
+            "ok" if result.status is FetchStatus.OK else "gone",
+            stats.views if stats else None,
+            stats.likes if stats else None,
+            stats.comments if stats else None,
+            stats.shares if stats else None,
+            stats.collects if stats else None,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    await db.execute("save_video_stats", *columns)
+
+
+async def _release(conn: Tx, stats_date: date) -> None:
+    try:
+        await conn.execute("drop_day_completions")
+        await conn.execute("unlock_day", stats_date)
+    except Exception:  # the pool resets a broken connection, and that drops both
+        log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)
+
+
+async def _finish(db: Db, report: ScanReport) -> None:
+    try:
+        await db.execute(
+            "finish_run",
+            report.run_id,
+            report.status,
+            report.task_count,
+            report.completion_count,
+            report.video_count,
+            report.videos_missing,
+            report.videos_fetched,
+            report.videos_failed,
+            report.deliveries_queued,
+            report.error,
+        )
+    except Exception:
+        log.exception("scan.record_failed", run_id=report.run_id)
+
+
+def _summary(report: ScanReport) -> dict[str, Any]:
+    out = report.as_dict()
+    for key in ("run_id", "stats_date", "trigger"):
+        out.pop(key)
+    return out

@@ -1,0 +1,44 @@
+"""What the outbox and the sender need to know, taken from the settings once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daemon.settings import Settings
+
+
+def default_lease(timeout_seconds: float) -> float:
+    """How long a claim holds: a claimed delivery may wait for a worker about one attempt,
+    then take one attempt, then be recorded; three timeouts plus a margin covers it."""
+    return 3 * timeout_seconds + 30
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    site_name: str = "DramaRelayBot"
+    default_url: str | None = None
+    # repr=False: a config printed in a log or a traceback must not show the secret.
+    default_secret: str | None = field(default=None, repr=False)
+    allow_private: bool = False
+    max_attempts: int = 8
+    timeout_seconds: float = 15.0
+    concurrency: int = 16
+    legacy_secret_header: bool = False
+    lease_seconds: float = default_lease(15.0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
+        secret = settings.webhook_default_secret
+        return cls(
+            site_name=settings.site_name,
+            default_url=settings.webhook_default_url,
+            default_secret=secret.get_secret_value() if secret is not None else None,
+            allow_private=settings.webhook_allow_private,
+            max_attempts=settings.webhook_max_attempts,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            concurrency=settings.webhook_concurrency,
+            legacy_secret_header=settings.webhook_legacy_secret_header,
+            lease_seconds=default_lease(settings.webhook_timeout_seconds),
+        )

@@ -1,0 +1,278 @@
+"""The durable outbox: queue payload versions, claim due ones, record attempts, replay dead ones.
+
+Every state change is one row update in ``dailystats_deliveries`` (SQL in
+``sql/queries.sql``, block "deliveries"), so a crash at any point leaves a state the
+next pass can continue from: a claim simply expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import structlog
+
+from daemon.db import Db, Tx
+from daemon.webhook.attempt import AttemptResult
+from daemon.webhook.backoff import Decision
+from daemon.webhook.config import DeliveryConfig
+from daemon.webhook.payload import StatsRow, build_payload, encode_body
+
+log = structlog.get_logger()
+
+# The seed's webhook_response column is read by admin pages: keep it short.
+STATS_RESPONSE_LIMIT = 1000
+DELIVERY_RESPONSE_LIMIT = 4096
+ERROR_LIMIT = 1000
+STATUSES = ("pending", "delivered", "dead", "superseded")
+
+_COUNT_FIELDS = (
+    "total_account_count",
+    "total_completion_count",
+    "yt_account_count",
+    "yt_view_count",
+    "yt_like_count",
+    "yt_comment_count",
+    "tt_account_count",
+    "tt_view_count",
+    "tt_like_count",
+    "tt_comment_count",
+    "dy_account_count",
+    "dy_view_count",
+    "dy_like_count",
+    "dy_comment_count",
+    "dy_share_count",
+    "dy_collect_count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery this sender holds until ``record_attempt`` (or until the lease runs out)."""
+
+    id: uuid.UUID
+    task_id: int
+    stats_date: date
+    url: str
+    body: str
+    attempts: int
+    claim_token: uuid.UUID
+    # drama_tasks.callback_secret read at claim time, i.e. just before sending.
+    callback_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What ``record_attempt`` wrote. ``lost_claim``: another sender holds the delivery now,
+    so nothing was written."""
+
+    status: str | None
+    attempts: int | None
+    stats_updated: bool
+    lost_claim: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRefusal:
+    delivery_id: uuid.UUID | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    replayed: list[uuid.UUID]
+    refused: list[ReplayRefusal]
+
+
+def stats_row(record: Any, stats_date: date) -> StatsRow:
+    """A StatsRow from a deliveries_enqueue_candidates row."""
+    counts = {name: int(record[name] or 0) for name in _COUNT_FIELDS}
+    return StatsRow(
+        stats_date=stats_date,
+        project_id=record["project_id"],
+        external_task_id=record["external_task_id"],
+        duration=record["duration"],
+        **counts,
+    )
+
+
+async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> int:
+    """Queue a delivery for every stats row of ``stats_date`` whose payload or URL changed.
+
+    Call it inside the scan's transaction, after the day's rows are upserted: the rows
+    and their deliveries commit together or not at all. Returns how many were queued.
+    """
+    # Rows are asyncpg Records, read by column name (typed Any: asyncpg has no stubs).
+    rows: list[Any] = await tx.fetch("deliveries_enqueue_candidates", stats_date)
+    task_ids: list[int] = []
+    urls: list[str] = []
+    bodies: list[str] = []
+    for row in rows:
+        url = row["callback_url"] or cfg.default_url
+        if not url:
+            continue  # no URL: the row is saved, nothing is sent
+        body = encode_body(build_payload(stats_row(row, stats_date), cfg.site_name)).decode()
+        # Same bytes to the same place: X2C already has (or will get) exactly this.
+        if row["latest_body"] == body and row["latest_url"] == url:
+            continue
+        task_ids.append(row["task_id"])
+        urls.append(url)
+        bodies.append(body)
+    if not task_ids:
+        return 0
+    # Supersede first: at most one pending version per task and day (unique index).
+    await tx.execute("deliveries_supersede_pending", stats_date, task_ids)
+    await tx.execute("deliveries_insert", stats_date, task_ids, urls, bodies)
+    await tx.execute("deliveries_reset_stats_webhook", stats_date, task_ids)
+    log.info("delivery.queued", stats_date=stats_date.isoformat(), count=len(task_ids))
+    return len(task_ids)
+
+
+async def pass_cutoff(db: Db) -> datetime:
+    """The database's clock, taken at the start of a pass (see deliveries_claim)."""
+    value: datetime = await db.fetchval("deliveries_clock")
+    return value
+
+
+async def claim_due(
+    db: Db,
+    limit: int,
+    lease_seconds: float,
+    force: bool = False,
+    *,
+    cutoff: datetime | None = None,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due deliveries (``force``: every pending one) for ``lease_seconds``.
+
+    SKIP LOCKED lets several senders claim side by side without waiting or overlapping.
+    ``cutoff``: only deliveries not touched since then (one pass tries each at most once).
+    """
+    rows: list[Any] = await db.fetch("deliveries_claim", limit, float(lease_seconds), force, cutoff)
+    return [
+        Claimed(
+            id=row["id"],
+            task_id=row["task_id"],
+            stats_date=row["stats_date"],
+            url=row["url"],
+            body=row["body"],
+            attempts=row["attempts"],
+            claim_token=row["claim_token"],
+            callback_secret=row["callback_secret"],
+        )
+        for row in rows
+    ]
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return None if text is None else text[:limit]
+
+
+async def record_attempt(
+    db: Db, claimed: Claimed, result: AttemptResult, decision: Decision
+) -> Recorded:
+    """Store one attempt and its decision, and mirror it into task_daily_stats.
+
+    Shielded: when the pass is cancelled (shutdown) while this write is under way, the
+    write still completes, so an attempt that happened is never forgotten.
+    """
+    return await asyncio.shield(_record(db, claimed, result, decision))
+
+
+async def _record(db: Db, claimed: Claimed, result: AttemptResult, decision: Decision) -> Recorded:
+    error = None if result.ok else result.describe()
+    stats_response = result.response_text if result.status_code is not None else error
+    row: Any = await db.fetchrow(
+        "deliveries_record_attempt",
+        claimed.id,
+        claimed.claim_token,
+        decision.status,
+        decision.next_attempt_at,
+        result.status_code,
+        _cut(error, ERROR_LIMIT),
+        _cut(result.response_text, DELIVERY_RESPONSE_LIMIT),
+        _cut(stats_response, STATS_RESPONSE_LIMIT),
+    )
+    if row is None:
+        return Recorded(status=None, attempts=None, stats_updated=False, lost_claim=True)
+    return Recorded(
+        status=row["status"], attempts=row["attempts"], stats_updated=row["stats_rows"] > 0
+    )
+
+
+async def replay_report(
+    db: Db,
+    delivery_id: uuid.UUID | str | None = None,
+    dead_since: date | None = None,
+    all_dead: bool = False,
+) -> ReplayReport:
+    """Dead deliveries back to pending: one by id, those of stats dates from ``dead_since``, or all.
+
+    A replayed delivery gets a fresh attempt budget. One that a newer version of its
+    task and day has replaced stays dead and is reported in ``refused``: sending it
+    would overwrite newer numbers at X2C.
+    """
+    selectors = sum((delivery_id is not None, dead_since is not None, all_dead))
+    if selectors != 1:
+        raise ValueError("replay needs exactly one of delivery_id, dead_since, all_dead")
+    the_id = uuid.UUID(str(delivery_id)) if delivery_id is not None else None
+    rows: list[Any] = await db.fetch("deliveries_replay", the_id, dead_since)
+    replayed = [row["id"] for row in rows if not row["replaced"]]
+    refused = [
+        ReplayRefusal(row["id"], "replaced by a newer version of that task and day")
+        for row in rows
+        if row["replaced"]
+    ]
+    if the_id is not None and not rows:
+        current: Any = await db.fetchrow("deliveries_get", the_id)
+        reason = "no such delivery" if current is None else f"it is {current['status']}, not dead"
+        refused.append(ReplayRefusal(the_id, reason))
+    for refusal in refused:
+        log.warning(
+            "delivery.replay_refused",
+            delivery_id=str(refusal.delivery_id),
+            reason=refusal.reason,
+        )
+    if replayed:
+        log.info("delivery.replayed", count=len(replayed))
+    return ReplayReport(replayed=replayed, refused=refused)
+
+
+async def replay(
+    db: Db,
+    delivery_id: uuid.UUID | str | None = None,
+    dead_since: date | None = None,
+    all_dead: bool = False,
+) -> int:
+    """How many dead deliveries went back in the queue (see :func:`replay_report`)."""
+    report = await replay_report(db, delivery_id, dead_since, all_dead)
+    return len(report.replayed)
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+async def delivery_summary(db: Db) -> dict[str, Any]:
+    """Counts by status (and how many pending are due now) and the oldest pending delivery."""
+    counts = dict.fromkeys(STATUSES, 0)
+    due = 0
+    by_status: list[Any] = await db.fetch("deliveries_count_by_status")
+    for row in by_status:
+        counts[row["status"]] = row["n"]
+        due += row["due"]
+    oldest: Any = await db.fetchrow("deliveries_oldest_pending")
+    oldest_pending = None
+    if oldest is not None:
+        oldest_pending = {
+            "id": str(oldest["id"]),
+            "task_id": oldest["task_id"],
+            "stats_date": _iso(oldest["stats_date"]),
+            "next_attempt_at": _iso(oldest["next_attempt_at"]),
+            "attempts": oldest["attempts"],
+            "created_at": _iso(oldest["created_at"]),
+            "last_error": oldest["last_error"],
+        }
+    return {"counts": counts, "due": due, "oldest_pending": oldest_pending}
