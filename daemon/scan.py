@@ -148,6 +148,7 @@ async def _scan_locked(
 ) -> None:
     start, end = day_bounds(stats_date, config.zone)
     await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
+    await conn.execute("analyze_day_completions")
     # Fresh means fetched since the scan began, less the allowed age.
     cutoff: datetime = await conn.fetchval("db_now") - config.stats_max_age
     if live is not None:

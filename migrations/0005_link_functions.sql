@@ -136,18 +136,18 @@ EXCEPTION WHEN others THEN
 END
 $$;
 
--- A usable count (spec section 3): a JSON integer, or a string of decimal digits only,
--- from 0 to 2^63-1. Anything else is NULL (no data), never an error.
-CREATE OR REPLACE FUNCTION dailystats_count(details jsonb, key text) RETURNS bigint
+-- A usable count (spec section 3), from a count's text as jsonb_to_record gives it: a
+-- JSON integer, or a string of decimal digits only, from 0 to 2^63-1. Anything else
+-- (negative, fractional, boolean, nested, too large, empty) is NULL: no data.
+CREATE OR REPLACE FUNCTION dailystats_usable(count_text text) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN jsonb_typeof(details -> key) IN ('number', 'string')
-         AND (details ->> key) <> ''
-         AND translate(details ->> key, '0123456789', '') = ''
-         AND (length(ltrim(details ->> key, '0')) < 19
-              OR (length(ltrim(details ->> key, '0')) = 19
-                  AND ltrim(details ->> key, '0') COLLATE "C" <= '9223372036854775807'))
-        THEN (details ->> key)::numeric::bigint
+        WHEN count_text <> ''
+         AND translate(count_text, '0123456789', '') = ''
+         AND (length(ltrim(count_text, '0')) < 19
+              OR (length(ltrim(count_text, '0')) = 19
+                  AND ltrim(count_text, '0') COLLATE "C" <= '9223372036854775807'))
+        THEN count_text::bigint
     END
 $$;
 

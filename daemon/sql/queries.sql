@@ -46,24 +46,37 @@ WHERE stats_date = $1 AND status = 'running' AND id <> $2
 
 -- name: create_day_completions --
 -- One day's completions, classified once (platform, video id, saved counts) into a
--- temporary table that every later step of the scan reads.
+-- temporary table that every later step of the scan reads. The classification is
+-- called once per row as a scalar (OFFSET 0 keeps the planner from repeating it).
 CREATE TEMP TABLE day_completions AS
-SELECT ut.id,
-       ut.task_id,
-       ut.user_id,
-       k.platform,
-       k.video_id,
-       k.is_short,
-       CASE WHEN k.is_short THEN btrim(ut.submission_link, E' \t\r\n') END AS short_link,
-       dailystats_count(d.details, 'view_count') AS views,
-       dailystats_count(d.details, 'like_count') AS likes,
-       dailystats_count(d.details, 'comment_count') AS comments,
-       dailystats_count(d.details, 'share_count') AS shares,
-       dailystats_count(d.details, 'collect_count') AS collects
-FROM user_tasks ut
-CROSS JOIN LATERAL dailystats_classify(ut.platform, ut.submission_link) k
-CROSS JOIN LATERAL (SELECT dailystats_details(ut.verification_details) AS details) d
-WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+SELECT s.id,
+       s.task_id,
+       s.user_id,
+       (s.k).platform,
+       (s.k).video_id,
+       (s.k).is_short,
+       CASE WHEN (s.k).is_short THEN btrim(s.link, E' \t\r\n') END AS short_link,
+       dailystats_usable(x.view_count) AS views,
+       dailystats_usable(x.like_count) AS likes,
+       dailystats_usable(x.comment_count) AS comments,
+       dailystats_usable(x.share_count) AS shares,
+       dailystats_usable(x.collect_count) AS collects
+FROM (
+    SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link,
+           dailystats_classify(ut.platform, ut.submission_link) AS k,
+           dailystats_details(ut.verification_details) AS details
+    FROM user_tasks ut
+    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+    OFFSET 0
+) s
+-- Each count as text: a JSON number and a JSON string of digits read alike; objects,
+-- arrays, booleans and fractions keep characters that make them unusable.
+LEFT JOIN LATERAL jsonb_to_record(s.details)
+    AS x(view_count text, like_count text, comment_count text, share_count text,
+         collect_count text) ON true
+
+-- name: analyze_day_completions --
+ANALYZE pg_temp.day_completions
 
 -- name: drop_day_completions --
 DROP TABLE IF EXISTS pg_temp.day_completions
