@@ -25,7 +25,8 @@ $$;
 
 -- Classify one completion: its platform ('yt', 'tt', 'dy', 'other'), the video id its
 -- link names on that platform (NULL when none), and whether the link is a short share
--- link that must be resolved first.
+-- link that must be resolved first. Called once per completion of the day, so it keeps
+-- to cheap string functions: no regular expressions on whole links, few statements.
 CREATE OR REPLACE FUNCTION dailystats_classify(
     platform_in text, link text,
     OUT platform text, OUT video_id text, OUT is_short boolean
@@ -34,39 +35,33 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     rest text;
     authority text;
-    tail text;
     host text;
     path text;
-    query text;
     link_platform text;
     seg text;
 BEGIN
     platform := dailystats_platform_alias(platform_in);
     is_short := false;
-    IF link IS NULL THEN
-        platform := coalesce(platform, 'other');
-        RETURN;
-    END IF;
     rest := btrim(link, E' \t\r\n');
-    IF strpos(rest, '://') > 0 THEN
-        rest := substr(rest, strpos(rest, '://') + 3);
-    END IF;
+    rest := CASE WHEN strpos(rest, '://') > 0 THEN substr(rest, strpos(rest, '://') + 3) ELSE rest END;
     authority := split_part(split_part(split_part(rest, '/', 1), '?', 1), '#', 1);
-    tail := substr(rest, length(authority) + 1);
-    host := lower(split_part(reverse(split_part(reverse(authority), '@', 1)), ':', 1));
-    tail := split_part(tail, '#', 1);
-    path := split_part(tail, '?', 1);
-    query := CASE WHEN strpos(tail, '?') > 0 THEN substr(tail, strpos(tail, '?') + 1) ELSE '' END;
-
+    -- The last '@' ends any user info; a ':' starts the port.
+    host := lower(split_part(split_part(authority, '@', -1), ':', 1));
     link_platform := CASE
-        WHEN host IN ('youtube.com', 'youtu.be') OR host LIKE '%.youtube.com' OR host LIKE '%.youtu.be' THEN 'yt'
-        WHEN host = 'tiktok.com' OR host LIKE '%.tiktok.com' THEN 'tt'
-        WHEN host IN ('douyin.com', 'iesdouyin.com') OR host LIKE '%.douyin.com' OR host LIKE '%.iesdouyin.com' THEN 'dy'
+        WHEN host IN ('www.youtube.com', 'youtube.com', 'youtu.be', 'm.youtube.com') THEN 'yt'
+        WHEN host IN ('www.tiktok.com', 'tiktok.com', 'm.tiktok.com', 'vm.tiktok.com', 'vt.tiktok.com') THEN 'tt'
+        WHEN host IN ('www.douyin.com', 'douyin.com', 'v.douyin.com', 'www.iesdouyin.com', 'iesdouyin.com') THEN 'dy'
+        WHEN host LIKE '%.youtube.com' OR host LIKE '%.youtu.be' THEN 'yt'
+        WHEN host LIKE '%.tiktok.com' THEN 'tt'
+        WHEN host LIKE '%.douyin.com' OR host LIKE '%.iesdouyin.com' THEN 'dy'
     END;
     platform := coalesce(platform, link_platform, 'other');
-    IF link_platform IS NULL OR link_platform <> platform THEN
-        RETURN;
+    IF link_platform IS DISTINCT FROM platform THEN
+        RETURN;  -- no link, or a link of another platform: no video
     END IF;
+    -- What follows the authority, without the fragment: the path, then '?' and the query.
+    rest := split_part(substr(rest, length(authority) + 1), '#', 1);
+    path := split_part(rest, '?', 1);
 
     IF host IN ('vm.tiktok.com', 'vt.tiktok.com', 'v.douyin.com')
        OR (link_platform = 'tt' AND starts_with(path, '/t/')) THEN
@@ -75,39 +70,30 @@ BEGIN
     END IF;
 
     IF link_platform = 'yt' THEN
-        IF host IN ('youtu.be', 'www.youtu.be') THEN
-            seg := dailystats_segment_after(path, '/');
-        ELSIF host IN ('youtube.com', 'www.youtube.com', 'm.youtube.com', 'music.youtube.com') THEN
-            IF path IN ('/watch', '/watch/') THEN
-                seg := dailystats_segment_after('&' || query, '&v=');
-            ELSIF starts_with(path, '/shorts/') THEN
-                seg := dailystats_segment_after(path, '/shorts/');
-            ELSIF starts_with(path, '/live/') THEN
-                seg := dailystats_segment_after(path, '/live/');
-            ELSIF starts_with(path, '/embed/') THEN
-                seg := dailystats_segment_after(path, '/embed/');
-            END IF;
-        END IF;
+        seg := CASE
+            WHEN host IN ('youtu.be', 'www.youtu.be') THEN dailystats_segment_after(path, '/')
+            WHEN host NOT IN ('youtube.com', 'www.youtube.com', 'm.youtube.com', 'music.youtube.com') THEN NULL
+            WHEN path IN ('/watch', '/watch/') THEN
+                dailystats_segment_after('&' || substr(rest, length(path) + 2), '&v=')
+            WHEN starts_with(path, '/shorts/') THEN dailystats_segment_after(path, '/shorts/')
+            WHEN starts_with(path, '/live/') THEN dailystats_segment_after(path, '/live/')
+            WHEN starts_with(path, '/embed/') THEN dailystats_segment_after(path, '/embed/')
+        END;
         IF length(seg) = 11 AND translate(seg, '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-', '') = '' THEN
             video_id := seg;
         END IF;
         RETURN;
     END IF;
 
-    IF strpos(path, '/video/') > 0 THEN
-        seg := dailystats_segment_after(path, '/video/');
-    ELSIF link_platform = 'tt' AND strpos(path, '/photo/') > 0 THEN
-        seg := dailystats_segment_after(path, '/photo/');
-    ELSIF link_platform = 'tt' AND host = 'm.tiktok.com' AND starts_with(path, '/v/') THEN
-        seg := dailystats_segment_after(path, '/v/');
-        IF right(seg, 5) = '.html' THEN
-            seg := left(seg, -5);
-        END IF;
-    ELSIF link_platform = 'dy' AND strpos(path, '/note/') > 0 THEN
-        seg := dailystats_segment_after(path, '/note/');
-    ELSIF link_platform = 'dy' THEN
-        seg := dailystats_segment_after('&' || query, '&modal_id=');
-    END IF;
+    seg := CASE
+        WHEN strpos(path, '/video/') > 0 THEN dailystats_segment_after(path, '/video/')
+        WHEN link_platform = 'tt' AND strpos(path, '/photo/') > 0 THEN dailystats_segment_after(path, '/photo/')
+        WHEN link_platform = 'tt' AND host = 'm.tiktok.com' AND starts_with(path, '/v/') THEN
+            regexp_replace(dailystats_segment_after(path, '/v/'), '[.]html$', '')
+        WHEN link_platform = 'dy' AND strpos(path, '/note/') > 0 THEN dailystats_segment_after(path, '/note/')
+        WHEN link_platform = 'dy' THEN
+            dailystats_segment_after('&' || substr(rest, length(path) + 2), '&modal_id=')
+    END;
     IF seg <> '' AND translate(seg, '0123456789', '') = '' THEN
         video_id := seg;
     END IF;
