@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import asyncpg
 from daemon.db import Db, create_pool
 from daemon.logs import configure_logging
 from daemon.migrations import MigrationError, apply_migrations, pending_migrations
+from daemon.scan import ScanReport
 from daemon.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -44,6 +46,13 @@ def _date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a delivery id: {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("--force", action="store_true", help="send every pending one, due or not")
     replay = command("replay", "put dead deliveries back in the queue")
     which = replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", help="one delivery, by id")
+    which.add_argument("--id", type=_uuid, help="one delivery, by id")
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.add_argument("--since", type=_date, help="with --dead: only stats dates from this one")
     command("status", "recent scan runs and deliveries by state")
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(outcome.text)
     if not outcome.ok:
-        print(f"dailystats: {outcome.data.get('error') or 'failed'}", file=sys.stderr)
+        print(f"dailystats: {args.command} failed (see the report above)", file=sys.stderr)
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
@@ -154,8 +163,10 @@ async def cmd_scan(settings: Settings, args: argparse.Namespace) -> Outcome:
 
     day = args.date or yesterday(settings.zone)
     async with open_db(settings) as db:
-        result = await scan_and_deliver(db, settings, [day], trigger="cli", deliver=not args.no_deliver)
-    return result.outcome()
+        result = await scan_and_deliver(
+            db, settings, [day], trigger="cli", deliver=not args.no_deliver
+        )
+    return Outcome(result.text(), result.as_dict(), result.ok)
 
 
 async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
@@ -166,7 +177,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
     if not days:
         raise CommandError("--to is before --from")
 
-    def progress(done: int, report: Any) -> None:
+    def progress(done: int, report: ScanReport) -> None:
         print(
             f"[{done}/{len(days)}] {report.stats_date} {report.status}: "
             f"{report.task_count} tasks, {report.completion_count} completions",
@@ -177,7 +188,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
         result = await scan_and_deliver(
             db, settings, days, trigger="backfill", deliver=not args.no_deliver, progress=progress
         )
-    return result.outcome()
+    return Outcome(result.text(), result.as_dict(), result.ok)
 
 
 async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> Outcome:
@@ -190,18 +201,25 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.webhook.outbox import replay
+    from daemon.webhook.outbox import replay_report
 
     if args.since and not args.dead:
         raise CommandError("--since goes with --dead")
     async with open_db(settings) as db:
         if args.id:
-            count = await replay(db, delivery_id=args.id)
-            if count == 0:
-                raise CommandError(f"no dead delivery {args.id} that can be replayed")
+            report = await replay_report(db, delivery_id=args.id)
+        elif args.since:
+            report = await replay_report(db, dead_since=args.since)
         else:
-            count = await replay(db, dead_since=args.since, all_dead=True)
-    return Outcome(f"requeued {count} delivery(ies)", {"requeued": count})
+            report = await replay_report(db, all_dead=True)
+    data = {
+        "requeued": [str(i) for i in report.replayed],
+        "refused": [{"id": str(r.delivery_id), "reason": r.reason} for r in report.refused],
+    }
+    lines = [f"requeued {len(report.replayed)} delivery(ies)"]
+    lines += [f"not replayed {r.delivery_id}: {r.reason}" for r in report.refused]
+    # Asked for one by id and it could not be replayed: that is a failure.
+    return Outcome("\n".join(lines), data, ok=not (args.id and not report.replayed))
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:

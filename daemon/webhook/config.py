@@ -10,9 +10,10 @@ if TYPE_CHECKING:
 
 
 def default_lease(timeout_seconds: float) -> float:
-    """How long a claim holds: a claimed delivery may wait for a worker about one attempt,
-    then take one attempt, then be recorded; three timeouts plus a margin covers it."""
-    return 3 * timeout_seconds + 30
+    """How long a claim holds. A claimed delivery waits behind at most about three rounds
+    of attempts (the batch in hand and the queue), then takes its own and is written:
+    four timeouts plus a margin covers even a pass where every receiver hangs."""
+    return 4 * timeout_seconds + 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class DeliveryConfig:
     timeout_seconds: float = 15.0
     concurrency: int = 16
     legacy_secret_header: bool = False
-    lease_seconds: float = default_lease(15.0)
+    lease_seconds: float = 90.0  # default_lease(15.0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:

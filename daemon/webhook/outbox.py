@@ -217,7 +217,13 @@ async def replay_report(
     selectors = sum((delivery_id is not None, dead_since is not None, all_dead))
     if selectors != 1:
         raise ValueError("replay needs exactly one of delivery_id, dead_since, all_dead")
-    the_id = uuid.UUID(str(delivery_id)) if delivery_id is not None else None
+    the_id = None
+    if delivery_id is not None:
+        try:
+            the_id = uuid.UUID(str(delivery_id))
+        except ValueError:
+            log.warning("delivery.replay_refused", delivery_id=str(delivery_id), reason="bad id")
+            return ReplayReport([], [ReplayRefusal(None, f"not a delivery id: {delivery_id}")])
     rows: list[Any] = await db.fetch("deliveries_replay", the_id, dead_since)
     replayed = [row["id"] for row in rows if not row["replaced"]]
     refused = [

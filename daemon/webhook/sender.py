@@ -14,7 +14,7 @@ from yarl import URL
 
 from daemon.db import Db
 from daemon.webhook.attempt import AttemptResult
-from daemon.webhook.backoff import classify, decide, parse_retry_after
+from daemon.webhook.backoff import Decision, classify, decide, parse_retry_after
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.outbox import Claimed, claim_due, pass_cutoff, record_attempt
 from daemon.webhook.signing import sign_headers
@@ -172,28 +172,35 @@ async def _attempt(
     return await post_delivery(session, claimed.url, body, headers, cfg.timeout_seconds)
 
 
-async def _deliver_one(
-    db: Db,
-    session: aiohttp.ClientSession,
-    cfg: DeliveryConfig,
-    claimed: Claimed,
-    report: DeliverReport,
-) -> None:
-    fields = {
-        "delivery_id": str(claimed.id),
-        "task_id": claimed.task_id,
-        "stats_date": claimed.stats_date.isoformat(),
-    }
+async def _send_one(
+    session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed
+) -> tuple[AttemptResult, Decision]:
+    """The network half of one delivery: post it and decide what comes next."""
     result = await _attempt(session, cfg, claimed)
-    attempts_made = claimed.attempts + 1
     decision = decide(
         classify(result.status_code, result.error_kind),
-        attempts_made,
+        claimed.attempts + 1,
         cfg.max_attempts,
         result.retry_after,
         datetime.now(UTC),
         random.random(),
     )
+    return result, decision
+
+
+async def _record_one(
+    db: Db,
+    claimed: Claimed,
+    result: AttemptResult,
+    decision: Decision,
+    report: DeliverReport,
+) -> None:
+    """The database half: store the attempt, count it and log it."""
+    fields = {
+        "delivery_id": str(claimed.id),
+        "task_id": claimed.task_id,
+        "stats_date": claimed.stats_date.isoformat(),
+    }
     report.attempted += 1
     try:
         recorded = await record_attempt(db, claimed, result, decision)
@@ -206,7 +213,7 @@ async def _deliver_one(
         log.warning("delivery.lease_lost", outcome=result.describe(), **fields)
         return
     common = {
-        "attempt": attempts_made,
+        "attempt": claimed.attempts + 1,
         "elapsed_ms": round(result.elapsed * 1000),
         "url": _loggable(claimed.url),
         **fields,
@@ -222,12 +229,11 @@ async def _deliver_one(
     elif decision.status == "pending":
         report.retrying += 1
         report.failed += 1
+        next_at = decision.next_attempt_at
         log.warning(
             "delivery.failed",
             outcome=result.describe(),
-            next_attempt_at=decision.next_attempt_at.isoformat()
-            if decision.next_attempt_at
-            else None,
+            next_attempt_at=next_at.isoformat() if next_at else None,
             **common,
         )
     else:
@@ -251,19 +257,35 @@ async def deliver_due(
     report = DeliverReport()
     cutoff = await pass_cutoff(db)
     queue: asyncio.Queue[Claimed | None] = asyncio.Queue(maxsize=cfg.concurrency)
+    # A worker hands its result to a write task and posts the next one at once: the
+    # write overlaps the next POST instead of adding to every cycle. Bounded, so a slow
+    # database slows the sending down rather than piling up results in memory.
+    write_slots = asyncio.Semaphore(2 * cfg.concurrency)
+    writes: set[asyncio.Task[None]] = set()
+
+    async def write(claimed: Claimed, result: AttemptResult, decision: Decision) -> None:
+        try:
+            await _record_one(db, claimed, result, decision, report)
+        finally:
+            write_slots.release()
 
     async def worker() -> None:
         while (claimed := await queue.get()) is not None:
             try:
-                await _deliver_one(db, session, cfg, claimed, report)
+                result, decision = await _send_one(session, cfg, claimed)
             except Exception as exc:  # a bug in one delivery must not stall the queue
                 report.errors += 1
                 log.exception("delivery.error", delivery_id=str(claimed.id), error=repr(exc))
+                continue
+            await write_slots.acquire()
+            task = asyncio.create_task(write(claimed, result, decision))
+            writes.add(task)
+            task.add_done_callback(writes.discard)
 
     workers = [asyncio.create_task(worker()) for _ in range(cfg.concurrency)]
     try:
         while batch := await claim_due(
-            db, max(cfg.concurrency, 10), cfg.lease_seconds, force, cutoff=cutoff
+            db, max(2 * cfg.concurrency, 10), cfg.lease_seconds, force, cutoff=cutoff
         ):
             for claimed in batch:
                 await queue.put(claimed)
@@ -274,6 +296,8 @@ async def deliver_due(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        # Attempts that happened are written even when the pass is being cancelled.
+        await asyncio.gather(*writes, return_exceptions=True)
     if report.attempted:
         log.info("delivery.pass", **report.as_dict())
     return report
