@@ -27,11 +27,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.db import Db, create_pool  # noqa: E402
-from daemon.embedded import embedded_server, find_local_server, with_database  # noqa: E402
-from daemon.migrations import apply_migrations  # noqa: E402
-from daemon.scan import ScanConfig, scan_day  # noqa: E402
-from daemon.settings import DEFAULT_COMPLETED_STATUSES  # noqa: E402
+from daemon.db import Db, create_pool
+from daemon.embedded import embedded_server, find_local_server, with_database
+from daemon.migrations import apply_migrations
+from daemon.scan import ScanConfig, scan_day
+from daemon.settings import DEFAULT_COMPLETED_STATUSES
 
 DAY = date(2024, 12, 9)
 

@@ -84,17 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.add_argument("--since", type=_date, help="with --dead: only stats dates from this one")
     command("status", "recent scan runs and deliveries by state")
-    command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        from daemon.demo import run_demo
-
-        return run_demo(json_output=args.json)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -104,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from daemon.service import run_service
 
-        return run_service(settings)
+        try:
+            return run_service(settings)
+        except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+            return 130
     handler = HANDLERS[args.command]
     try:
-        outcome = asyncio.run(handler(settings, args))
+        outcome: Outcome = asyncio.run(_run(handler(settings, args)))
     except (CommandError, MigrationError) as exc:
         print(f"dailystats: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -124,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     if not outcome.ok:
         print(f"dailystats: {args.command} failed (see the report above)", file=sys.stderr)
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+async def _run(command: Awaitable[Outcome]) -> Outcome:
+    return await command
 
 
 def _one_line(exc: BaseException) -> str:
@@ -226,7 +228,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.webhook.outbox import delivery_summary
 
     async with open_db(settings) as db:
-        runs = [dict(r) for r in await db.fetch("recent_runs", 10)]
+        runs: list[dict[str, Any]] = [dict(r) for r in await db.fetch("recent_runs", 10)]
         deliveries = await delivery_summary(db)
     lines = ["recent scans:"]
     for r in runs:

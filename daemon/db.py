@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from daemon.queries import QUERIES
 
-Connection = asyncpg.Connection
-Record = asyncpg.Record
+# asyncpg ships no type hints: these name what a value is, for readers.
+Connection: TypeAlias = Any
+Record: TypeAlias = Any
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Any:
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -27,7 +28,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 class Db:
     """Named queries over a pool; ``transaction()`` hands out one connection for several."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def execute(self, name: str, *args: Any) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 
@@ -28,7 +28,11 @@ async def _reachable(url: str) -> bool:
         return False
     try:
         # CREATE DATABASE is what every caller needs from it.
-        return bool(await conn.fetchval("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"))
+        return bool(
+            await conn.fetchval(
+                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+        )
     finally:
         await conn.close()
 
@@ -55,7 +59,7 @@ def embedded_server() -> Iterator[str]:
             "(pip install 'dailystats[embedded]')"
         ) from exc
     datadir = tempfile.mkdtemp(prefix="dailystats-pg-")
-    server = pgserver.get_server(datadir, cleanup_mode="delete")
+    server = pgserver.get_server(datadir, cleanup_mode="delete")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri("postgres"))
     finally:

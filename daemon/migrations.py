@@ -48,7 +48,9 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = No
     migrations = read_migrations(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     try:
-        missing = [t for t in BOT_TABLES if await conn.fetchval("SELECT to_regclass($1)", t) is None]
+        missing = [
+            t for t in BOT_TABLES if await conn.fetchval("SELECT to_regclass($1)", t) is None
+        ]
         if missing:
             raise MigrationError(
                 "this database has no bot tables ("

@@ -19,7 +19,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     base.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "daemon", *args],
-        capture_output=True, text=True, env=base, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=120,
+        check=False,
     )
 
 
@@ -68,12 +72,31 @@ async def test_scan_then_status_report_in_json(db_url: str) -> None:
     try:
         await insert_tasks(conn, [1])
         at = datetime(2024, 12, 9, 10)
-        await insert_completions(conn, [
-            Completion(1, 1, 7, "submitted", "YouTube", "https://youtu.be/dQw4w9WgXcQ", at,
-                       {"view_count": "1200", "like_count": 80}),
-            Completion(2, 1, 8, "approved", "抖音", "https://www.douyin.com/video/1", at,
-                       {"view_count": 8000, "share_count": 28}),
-        ])
+        await insert_completions(
+            conn,
+            [
+                Completion(
+                    1,
+                    1,
+                    7,
+                    "submitted",
+                    "YouTube",
+                    "https://youtu.be/dQw4w9WgXcQ",
+                    at,
+                    {"view_count": "1200", "like_count": 80},
+                ),
+                Completion(
+                    2,
+                    1,
+                    8,
+                    "approved",
+                    "抖音",
+                    "https://www.douyin.com/video/1",
+                    at,
+                    {"view_count": 8000, "share_count": 28},
+                ),
+            ],
+        )
     finally:
         await conn.close()
     env = {"DATABASE_URL": db_url}
@@ -112,8 +135,16 @@ def test_bad_date_and_bad_id_are_usage_errors(db_url: str) -> None:
 
 
 def test_backfill_scans_each_day_with_progress(db_url: str) -> None:
-    result = run_cli("backfill", "--from", "2024-12-01", "--to", "2024-12-03", "--no-deliver",
-                     "--json", env={"DATABASE_URL": db_url})
+    result = run_cli(
+        "backfill",
+        "--from",
+        "2024-12-01",
+        "--to",
+        "2024-12-03",
+        "--no-deliver",
+        "--json",
+        env={"DATABASE_URL": db_url},
+    )
     assert result.returncode == 0, result.stderr
     days = [s["stats_date"] for s in json.loads(result.stdout)["scans"]]
     assert days == ["2024-12-01", "2024-12-02", "2024-12-03"]

@@ -41,7 +41,9 @@ def test_yesterday(now: datetime, zone: str, expected: date) -> None:
 
 def test_days_between() -> None:
     assert days_between(date(2024, 2, 28), date(2024, 3, 1)) == [
-        date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1)
+        date(2024, 2, 28),
+        date(2024, 2, 29),
+        date(2024, 3, 1),
     ]
     assert days_between(date(2024, 3, 1), date(2024, 2, 28)) == []
 
@@ -51,8 +53,22 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> pytest.Monke
     import os
 
     for name in list(os.environ):
-        if name.startswith(("DATABASE_", "YOUTUBE_", "TIKHUB_", "WEBHOOK_", "STATS_", "SCAN_",
-                            "SITE_", "HEALTH_", "LOG_", "CATCHUP_", "FETCH_", "COMPLETED_")):
+        if name.startswith(
+            (
+                "DATABASE_",
+                "YOUTUBE_",
+                "TIKHUB_",
+                "WEBHOOK_",
+                "STATS_",
+                "SCAN_",
+                "SITE_",
+                "HEALTH_",
+                "LOG_",
+                "CATCHUP_",
+                "FETCH_",
+                "COMPLETED_",
+            )
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(str(tmp_path))  # no stray .env
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@localhost/db")

@@ -134,7 +134,9 @@ def test_a_link_of_another_platform_names_no_video_for_the_completion() -> None:
 CLASSIFY_SQL = "SELECT platform, video_id, is_short FROM dailystats_classify($1, $2)"
 
 
-async def _sql_classify(conn: asyncpg.Connection, platform: str | None, link: str | None) -> Classified:
+async def _sql_classify(
+    conn: asyncpg.Connection, platform: str | None, link: str | None
+) -> Classified:
     row = await conn.fetchrow(CLASSIFY_SQL, platform, link)
     assert row is not None
     return Classified(row["platform"], row["video_id"], row["is_short"])
@@ -155,19 +157,67 @@ async def test_sql_and_python_agree_on_every_case(db_url: str) -> None:
 
 
 _pieces = st.sampled_from(
-    ["https://", "http://", "HTTP://", "", "www.", "m.", "music.", "vm.", "v.", "youtube.com",
-     "youtu.be", "tiktok.com", "douyin.com", "iesdouyin.com", "evil.com", "/watch", "?v=", "&v=",
-     "/shorts/", "/live/", "/embed/", "/video/", "/photo/", "/note/", "/share", "/t/", "/v/",
-     ".html", "modal_id=", "/@user", YT, TT, DY, "123", "#", "?", "&", ":8080", "@", " ", "\t",
-     "抖音", "é", "_", "-"]
+    [
+        "https://",
+        "http://",
+        "HTTP://",
+        "",
+        "www.",
+        "m.",
+        "music.",
+        "vm.",
+        "v.",
+        "youtube.com",
+        "youtu.be",
+        "tiktok.com",
+        "douyin.com",
+        "iesdouyin.com",
+        "evil.com",
+        "/watch",
+        "?v=",
+        "&v=",
+        "/shorts/",
+        "/live/",
+        "/embed/",
+        "/video/",
+        "/photo/",
+        "/note/",
+        "/share",
+        "/t/",
+        "/v/",
+        ".html",
+        "modal_id=",
+        "/@user",
+        YT,
+        TT,
+        DY,
+        "123",
+        "#",
+        "?",
+        "&",
+        ":8080",
+        "@",
+        " ",
+        "\t",
+        "抖音",
+        "é",
+        "_",
+        "-",
+    ]
 )
 _links = st.lists(_pieces, max_size=8).map("".join) | st.text(max_size=30)
-_platforms = st.none() | st.sampled_from(["YouTube", "yt", "TT", "tiktok", "douyin", "抖音",
-                                            "dy", "Other", " YouTube\t", ""]) | st.text(max_size=5)
+_platforms = (
+    st.none()
+    | st.sampled_from(
+        ["YouTube", "yt", "TT", "tiktok", "douyin", "抖音", "dy", "Other", " YouTube\t", ""]
+    )
+    | st.text(max_size=5)
+)
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(platform=_platforms, link=st.none() | _links)
 async def test_sql_and_python_agree_on_generated_links(
     db_url: str, platform: str | None, link: str | None

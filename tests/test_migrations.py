@@ -17,7 +17,9 @@ ORDER BY table_name, column_name
 INDEX_QUERY = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
 
 
-async def _schema(conn: asyncpg.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+async def _schema(
+    conn: asyncpg.Connection,
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     cols = [tuple(r) for r in await conn.fetch(SCHEMA_QUERY)]
     idx = [tuple(r) for r in await conn.fetch(INDEX_QUERY)]
     return cols, idx
@@ -76,7 +78,9 @@ async def test_two_processes_migrating_at_once_apply_each_file_once(empty_db_url
     try:
         first, second = await asyncio.gather(apply_migrations(a), apply_migrations(b))
         assert sorted(first + second) == [m.name for m in read_migrations()]
-        assert await a.fetchval("SELECT count(*) FROM dailystats_migrations") == len(read_migrations())
+        assert await a.fetchval("SELECT count(*) FROM dailystats_migrations") == len(
+            read_migrations()
+        )
     finally:
         await a.close()
         await b.close()
@@ -87,7 +91,7 @@ async def test_database_without_the_bot_tables_is_refused_with_a_clear_message(
 ) -> None:
     conn = await asyncpg.connect(empty_db_url)
     try:
-        with pytest.raises(MigrationError, match="no bot tables .*DATABASE_URL"):
+        with pytest.raises(MigrationError, match=r"no bot tables .*DATABASE_URL"):
             await apply_migrations(conn)
         assert await conn.fetchval("SELECT to_regclass('task_daily_stats')") is None
     finally:

@@ -53,8 +53,24 @@ SHORT_LINKS = {
     "https://vm.tiktok.com/ZMresolved/": ("tt", TT_IDS[1]),
     "https://v.douyin.com/iRresolved/": ("dy", DY_IDS[0]),
 }
-PLATFORMS = ("YouTube", "youtube", " YT ", "yt", "TikTok", "tt", "TT", "douyin", "Douyin",
-             "抖音", "dy", "DY", "Other", "Instagram", "", None)
+PLATFORMS = (
+    "YouTube",
+    "youtube",
+    " YT ",
+    "yt",
+    "TikTok",
+    "tt",
+    "TT",
+    "douyin",
+    "Douyin",
+    "抖音",
+    "dy",
+    "DY",
+    "Other",
+    "Instagram",
+    "",
+    None,
+)
 ALIASES = {
     "yt": ("YouTube", " youtube ", "YT", None),
     "tt": ("TikTok", "tt", "TT", None),
@@ -80,8 +96,14 @@ stats_dicts = st.fixed_dictionaries(
     {},
     optional={
         k: count_values
-        for k in ("view_count", "like_count", "comment_count", "share_count", "collect_count",
-                  "other")
+        for k in (
+            "view_count",
+            "like_count",
+            "comment_count",
+            "share_count",
+            "collect_count",
+            "other",
+        )
     },
 )
 # What the bot usually saves: every count, as numbers or digit strings.
@@ -119,10 +141,14 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     completions = []
     for i in range(n):
         # Mostly a few popular videos, so the same video is often submitted twice.
-        link = draw(st.sampled_from(LINKS[:4]) | st.sampled_from(LINKS[9:14]) | st.sampled_from(LINKS))
+        link = draw(
+            st.sampled_from(LINKS[:4]) | st.sampled_from(LINKS[9:14]) | st.sampled_from(LINKS)
+        )
         host_platform = detect_platform(None, link)
         # Mostly a platform that agrees with the link, as the bot writes it.
-        platform = draw(st.sampled_from(ALIASES.get(host_platform, (None,))) | st.sampled_from(PLATFORMS))
+        platform = draw(
+            st.sampled_from(ALIASES.get(host_platform, (None,))) | st.sampled_from(PLATFORMS)
+        )
         completions.append(
             Completion(
                 id=i + 1,
@@ -234,7 +260,9 @@ async def test_duplicate_video_counts_once_with_its_largest_saved_numbers(db: Db
     at = datetime(2024, 12, 9, 12, 0)
     link = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     completions = [
-        Completion(1, 1, 10, "submitted", "YouTube", link, at, {"view_count": 100, "like_count": "7"}),
+        Completion(
+            1, 1, 10, "submitted", "YouTube", link, at, {"view_count": 100, "like_count": "7"}
+        ),
         Completion(2, 1, 11, "approved", "yt", "youtu.be/dQw4w9WgXcQ", at, {"view_count": "150"}),
         Completion(3, 1, 11, "verified", "TikTok", "https://vm.tiktok.com/ZMx/", at, None),
         Completion(4, 1, 12, "rejected", "YouTube", link, at, {"view_count": 10**6}),
@@ -293,8 +321,16 @@ async def test_sums_saturate_at_the_bigint_ceiling(db: Db) -> None:
     day = date(2024, 12, 9)
     at = datetime(2024, 12, 9, 1, 0)
     completions = [
-        Completion(i, 1, i, "submitted", "tt", f"https://www.tiktok.com/@u/video/{i}", at,
-                   {"view_count": MAX_COUNT})
+        Completion(
+            i,
+            1,
+            i,
+            "submitted",
+            "tt",
+            f"https://www.tiktok.com/@u/video/{i}",
+            at,
+            {"view_count": MAX_COUNT},
+        )
         for i in (1, 2, 3)
     ]
     async with db.connection() as tx:
@@ -311,10 +347,13 @@ async def test_a_task_that_lost_its_completions_is_zeroed_not_deleted(db: Db) ->
     at = datetime(2024, 12, 9, 1, 0)
     async with db.connection() as tx:
         await insert_tasks(tx.conn, [1, 2])
-        await insert_completions(tx.conn, [
-            Completion(1, 1, 1, "submitted", "yt", None, at, None),
-            Completion(2, 2, 1, "submitted", "yt", None, at, None),
-        ])
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(1, 1, 1, "submitted", "yt", None, at, None),
+                Completion(2, 2, 1, "submitted", "yt", None, at, None),
+            ],
+        )
     await scan_day(db, day, _config("UTC"), trigger="test")
     async with db.connection() as tx:
         await tx.conn.execute("UPDATE user_tasks SET status = 'rejected' WHERE id = 2")
@@ -330,7 +369,9 @@ async def test_each_run_is_recorded(db: Db) -> None:
     day = date(2024, 12, 9)
     report = await scan_day(db, day, _config("UTC"), trigger="cli")
     async with db.connection() as tx:
-        run = await tx.conn.fetchrow("SELECT * FROM dailystats_scan_runs WHERE id = $1", report.run_id)
+        run = await tx.conn.fetchrow(
+            "SELECT * FROM dailystats_scan_runs WHERE id = $1", report.run_id
+        )
     assert run is not None
     assert (run["status"], run["trigger"], run["task_count"]) == ("succeeded", "cli", 0)
     assert run["finished_at"] is not None
@@ -349,7 +390,8 @@ async def test_a_scan_waits_while_another_holds_the_same_day(db: Db, db_url: str
 
         async def scan_is_waiting() -> None:
             query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            while not await holder.fetchval(query):
+            # PostgreSQL tells no one when a lock wait starts: poll pg_locks for it.
+            while not await holder.fetchval(query):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
 
         await asyncio.wait_for(scan_is_waiting(), timeout=10)

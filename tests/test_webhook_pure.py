@@ -7,13 +7,17 @@ Expected signatures were computed independently with openssl, e.g.
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import time
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
 from daemon.webhook.backoff import (
@@ -64,6 +68,11 @@ SECRET = "clé-秘密"  # non-ASCII on purpose: the key is its UTF-8 bytes
 MSG_ID = "msg_2b7e1516-28ae-4d2a-a6f1-abcdef012345"
 TS = 1733788800
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+_COUNTS = [
+    f.name
+    for f in fields(StatsRow)
+    if f.name.endswith("_count") and f.name != "total_completion_count"
+]
 
 
 # ---------------------------------------------------------------- payload
@@ -466,3 +475,50 @@ def test_standard_key_plain_secret_is_utf8() -> None:
     assert standard_key(SECRET) == SECRET.encode("utf-8")
     assert standard_key("whsec_") == b"whsec_"  # nothing to decode: used as is
     assert base64.b64encode(standard_key(WHSEC)).decode() == WHSEC.removeprefix("whsec_")
+
+
+# ---------------------------------------------------------------- properties
+
+_count = st.integers(min_value=0, max_value=2**63 - 1)
+_small = st.integers(min_value=0, max_value=3)
+
+
+@given(
+    counts=st.fixed_dictionaries(
+        {name: _small if name.endswith("account_count") else _count for name in _COUNTS}
+    ),
+    project_id=st.none() | st.text(max_size=40),
+    external_task_id=st.none() | st.integers(min_value=-(2**31), max_value=2**31 - 1),
+    site_name=st.text(min_size=1, max_size=30),
+)
+def test_payload_rules_hold_for_any_row(
+    counts: dict[str, int],
+    project_id: str | None,
+    external_task_id: int | None,
+    site_name: str,
+) -> None:
+    row = StatsRow(
+        stats_date=DAY, project_id=project_id, external_task_id=external_task_id, **counts
+    )
+    body = encode_body(build_payload(row, site_name))
+    decoded = json.loads(body.decode("utf-8"))
+    assert decoded["site_name"] == site_name
+    [item] = decoded["stats"]
+    assert item["account_count"] == counts["total_account_count"]
+    assert ("project_id" in item) is (project_id is not None)
+    assert ("task_id" in item) is (external_task_id is not None)
+    for platform in ("yt", "tt", "dy"):
+        present = {k for k in item if k.startswith(platform + "_")}
+        if counts[f"{platform}_account_count"] == 0:
+            assert present == set()
+        else:
+            assert f"{platform}_account_count" in present
+            assert all(item[k] > 0 for k in present)
+    assert body == encode_body(json.loads(body))  # stable through a round trip
+
+
+@given(attempts=st.integers(min_value=0, max_value=200), rand=st.floats(0, 1, exclude_max=True))
+def test_delay_never_shrinks_between_steps(attempts: int, rand: float) -> None:
+    # the same rand draw: a later step never waits less than an earlier one
+    assert next_delay(attempts, rand) <= next_delay(attempts + 1, rand)
+    assert next_delay(attempts, rand) <= 1.2 * max(SCHEDULE)

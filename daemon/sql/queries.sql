@@ -261,8 +261,9 @@ SELECT id, stats_date, trigger, status, started_at, finished_at, task_count,
        deliveries_queued, error
 FROM dailystats_scan_runs ORDER BY started_at DESC, id DESC LIMIT $1
 
--- name: day_stats --
-SELECT * FROM task_daily_stats WHERE stats_date = $1 ORDER BY task_id
+-- name: succeeded_days --
+SELECT DISTINCT stats_date FROM dailystats_scan_runs
+WHERE status = 'succeeded' AND stats_date BETWEEN $1 AND $2
 
 -- ======================================================================= deliveries
 -- The webhook outbox (daemon/webhook/outbox.py). A delivery is one payload version of

@@ -27,7 +27,7 @@ class DeliveryConfig:
     timeout_seconds: float = 15.0
     concurrency: int = 16
     legacy_secret_header: bool = False
-    lease_seconds: float = 90.0  # default_lease(15.0)
+    lease_seconds: float = default_lease(15.0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:

@@ -1,0 +1,37 @@
+"""/healthz and /metrics on HEALTH_PORT, for systemd watchers, Docker and Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from daemon.db import Db
+from daemon.metrics import REGISTRY
+
+
+def health_app(db: Db) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            await asyncio.wait_for(db.fetchval("db_now"), timeout=5)
+        except Exception as exc:  # any failure to reach the database is "unhealthy"
+            return web.json_response({"ok": False, "database": str(exc)}, status=503)
+        return web.json_response({"ok": True})
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def start_health_server(db: Db, port: int, host: str = "0.0.0.0") -> web.AppRunner:
+    runner = web.AppRunner(health_app(db), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,182 @@
+"""The daemon as a process: start it, signal it, read its JSON log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from daemon.queries import QUERIES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """A running ``dailystats run`` and the events it has logged so far."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[dict[str, Any]] = []
+        self.changed = asyncio.Condition()
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                event = {"event": "unparsed", "line": raw.decode(errors="replace")}
+            async with self.changed:
+                self.events.append(event)
+                self.changed.notify_all()
+
+    def count(self, name: str, **fields: Any) -> int:
+        return sum(
+            1
+            for e in self.events
+            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
+        )
+
+    async def wait_for(self, name: str, times: int = 1, within: float = 30, **fields: Any) -> None:
+        async with self.changed:
+            await asyncio.wait_for(
+                self.changed.wait_for(lambda: self.count(name, **fields) >= times), within
+            )
+
+
+@pytest.fixture
+async def daemon(db_url: str) -> AsyncIterator[tuple[Daemon, int]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "WEBHOOK_"))}
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "HEALTH_PORT": str(port),
+            "CATCHUP_DAYS": "2",
+            "LOG_FORMAT": "json",
+            "SCAN_CRON": "0 2 1 1 *",
+            "WEBHOOK_RETRY_INTERVAL_SECONDS": "3600",
+            "YOUTUBE_API_KEY": "",
+            "TIKHUB_API_KEY": "",
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon", "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    running = Daemon(process)
+    try:
+        yield running, port
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        running.reader.cancel()
+
+
+def _yesterday() -> str:
+    return (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+
+
+async def test_starts_catches_up_serves_health_and_stops_cleanly(
+    daemon: tuple[Daemon, int], db_url: str
+) -> None:
+    proc, port = daemon
+    await proc.wait_for("service.ready")
+    # The two days of the look-back window had no scan: both are scanned at start.
+    await proc.wait_for("scan.finished", times=2)
+    assert {e["stats_date"] for e in proc.events if e["event"] == "scan.finished"} == {
+        _yesterday(),
+        (datetime.now(UTC).date() - timedelta(days=2)).isoformat(),
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
+            assert await response.json() == {"ok": True}
+
+        async def metrics_show_both_scans() -> None:
+            # Metrics are recorded just after the scan logs its end: poll until then.
+            while True:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    if 'dailystats_scans_total{status="succeeded"} 2.0' in await response.text():
+                        return
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(metrics_show_both_scans(), 30)
+
+    proc.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+    await proc.reader
+    assert proc.count("service.stopped") == 1
+
+
+async def test_sighups_during_a_scan_give_exactly_one_more_scan(
+    daemon: tuple[Daemon, int], db_url: str
+) -> None:
+    proc, _ = daemon
+    await proc.wait_for("service.ready")
+    await proc.wait_for("scan.finished", times=2)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+
+    holder = await asyncpg.connect(db_url)
+    try:
+        # Hold the day's lock as another daemon would: the SIGHUP scan waits on it.
+        await holder.execute(QUERIES["lock_day"], day)
+        proc.process.send_signal(signal.SIGHUP)
+        await proc.wait_for("scan.started", times=3)
+
+        async def scan_is_blocked() -> None:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            # PostgreSQL tells no one when a lock wait starts: poll pg_locks for it.
+            while not await holder.fetchval(query):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(scan_is_blocked(), 30)
+        # The kernel merges signals sent back to back: send each once the last was seen.
+        for seen in (2, 3, 4):
+            proc.process.send_signal(signal.SIGHUP)
+            await proc.wait_for("service.rescan_requested", times=seen)
+        await holder.execute(QUERIES["unlock_day"], day)
+    finally:
+        await holder.close()
+
+    await proc.wait_for("scan.finished", times=4)
+    proc.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+    await proc.reader
+    conn = await asyncpg.connect(db_url)
+    try:
+        runs = await conn.fetchval(
+            "SELECT count(*) FROM dailystats_scan_runs WHERE stats_date = $1", day
+        )
+    finally:
+        await conn.close()
+    # One at start (catch-up), the one that waited, and one more for the three SIGHUPs.
+    assert runs == 3
+    assert proc.count("scan.finished", stats_date=day.isoformat()) == 3
+
+
+async def test_unmigrated_database_ends_the_daemon_with_a_reason(empty_db_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    env.update({"DATABASE_URL": empty_db_url, "LOG_FORMAT": "json", "HEALTH_PORT": "0"})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon", "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    events = [json.loads(line)["event"] for line in stderr.decode().splitlines()]
+    assert events == ["service.not_migrated"]
