@@ -29,7 +29,6 @@ from daemon.fetch import (
     VideoStats,
     backoff_delay,
     fetch_videos,
-    parse_retry_after,
     resolve_short_links,
     usable_count,
 )
@@ -650,28 +649,6 @@ def test_backoff_delay_stays_within_full_jitter_bounds(
 
 
 NOW = datetime(2015, 10, 21, 7, 27, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("5", 5.0),
-        ("0", 0.0),
-        (" 7 ", 7.0),
-        ("1.5", 1.5),
-        ("-3", 0.0),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 60.0),
-        ("Wed, 21 Oct 2015 07:00:00 GMT", 0.0),  # in the past
-        (None, None),
-        ("", None),
-        ("soon", None),
-        ("inf", None),
-        ("nan", None),
-        ("Wed, 99 Foo 2015", None),
-    ],
-)
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, now=NOW) == expected
 
 
 @pytest.mark.parametrize(

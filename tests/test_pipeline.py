@@ -59,23 +59,49 @@ async def world(db: Db) -> AsyncIterator[tuple[Db, FakeProviders, str, WebhookRe
                 tx.conn, [1, 2], callback_url=receiver.url("/hook"), callback_secret=SECRET
             )
             completions = [
-                Completion(n + 1, 1, n + 1, "submitted", "YouTube",
-                           f"https://www.youtube.com/watch?v={video_id}", AT, None)
+                Completion(
+                    n + 1,
+                    1,
+                    n + 1,
+                    "submitted",
+                    "YouTube",
+                    f"https://www.youtube.com/watch?v={video_id}",
+                    AT,
+                    None,
+                )
                 for n, video_id in enumerate(YT_IDS)
             ]
             # The same YouTube video submitted again, as a short link form: counted once.
-            completions.append(Completion(100, 1, 1, "approved", "yt",
-                                          f"https://youtu.be/{YT_IDS[1]}", AT, None))
+            completions.append(
+                Completion(100, 1, 1, "approved", "yt", f"https://youtu.be/{YT_IDS[1]}", AT, None)
+            )
             completions += [
-                Completion(200 + n, 2, 200 + n, "submitted", "TikTok",
-                           f"https://www.tiktok.com/@u/video/{video_id}", AT, None)
+                Completion(
+                    200 + n,
+                    2,
+                    200 + n,
+                    "submitted",
+                    "TikTok",
+                    f"https://www.tiktok.com/@u/video/{video_id}",
+                    AT,
+                    None,
+                )
                 for n, video_id in enumerate(TT_IDS)
             ]
             completions.append(Completion(300, 2, 300, "verified", "抖音", DY_SHORT, AT, None))
             # Saved stats win over a live fetch: this video must not be asked for.
-            completions.append(Completion(301, 2, 301, "verified", "douyin",
-                                          "https://www.douyin.com/video/999", AT,
-                                          {"view_count": 5, "share_count": "6"}))
+            completions.append(
+                Completion(
+                    301,
+                    2,
+                    301,
+                    "verified",
+                    "douyin",
+                    "https://www.douyin.com/video/999",
+                    AT,
+                    {"view_count": 5, "share_count": "6"},
+                )
+            )
             await insert_completions(tx.conn, completions)
         yield db, providers, base, receiver
 
@@ -88,8 +114,9 @@ async def test_scan_fetches_each_missing_video_once_and_delivers_signed_stats(
     delivery = DeliveryConfig(allow_private=True, timeout_seconds=5)
     async with aiohttp.ClientSession() as session:
         live = LiveFetch(session=session, config=fetch, counters=FetchCounters())
-        report = await scan_day(db, DAY, _config(), trigger="test", live=live,
-                                enqueue=outbox_writer(delivery))
+        report = await scan_day(
+            db, DAY, _config(), trigger="test", live=live, enqueue=outbox_writer(delivery)
+        )
     assert report.status == "succeeded", report.error
     assert (report.videos_fetched, report.videos_gone, report.videos_failed) == (66, 1, 0)
     assert report.short_links_resolved == 1
@@ -122,19 +149,30 @@ async def test_scan_fetches_each_missing_video_once_and_delivers_signed_stats(
     assert all(r.signature_ok and r.standard_ok for r in receiver.requests)
     bodies = {r.json()["stats"][0]["task_id"]: r.json() for r in receiver.requests}
     assert bodies[1002]["stats"][0] == {
-        "project_id": "proj-2", "task_id": 1002, "duration": 15, "stats_date": "2024-12-09",
+        "project_id": "proj-2",
+        "task_id": 1002,
+        "duration": 15,
+        "stats_date": "2024-12-09",
         "account_count": 8,
-        "tt_account_count": 6, "tt_view_count": 50, "tt_like_count": 10, "tt_comment_count": 15,
-        "dy_account_count": 2, "dy_view_count": 1005, "dy_like_count": 20,
-        "dy_comment_count": 30, "dy_share_count": 46, "dy_collect_count": 50,
+        "tt_account_count": 6,
+        "tt_view_count": 50,
+        "tt_like_count": 10,
+        "tt_comment_count": 15,
+        "dy_account_count": 2,
+        "dy_view_count": 1005,
+        "dy_like_count": 20,
+        "dy_comment_count": 30,
+        "dy_share_count": 46,
+        "dy_collect_count": 50,
     }
 
     # The same day again: stats are cached and fresh, nothing changed, nothing is sent.
     calls_before = len(providers.requests)
     async with aiohttp.ClientSession() as session:
         live = LiveFetch(session=session, config=fetch)
-        again = await scan_day(db, DAY, _config(), trigger="test", live=live,
-                               enqueue=outbox_writer(delivery))
+        again = await scan_day(
+            db, DAY, _config(), trigger="test", live=live, enqueue=outbox_writer(delivery)
+        )
     assert again.status == "succeeded"
     assert again.deliveries_queued == 0 and again.rows_changed == 0
     assert len(providers.requests) == calls_before  # the deleted video too is remembered
@@ -149,11 +187,17 @@ async def test_a_provider_that_fails_never_fails_the_scan(
     db, providers, base, _ = world
     providers.exceed_youtube_quota()
     providers.fail_next(None, 500, endpoint="tiktok")
-    fetch = providers.config(base, tikhub_rate_per_second=0.0, max_retries=1,
-                             backoff_base_seconds=0.001, backoff_cap_seconds=0.002)
+    fetch = providers.config(
+        base,
+        tikhub_rate_per_second=0.0,
+        max_retries=1,
+        backoff_base_seconds=0.001,
+        backoff_cap_seconds=0.002,
+    )
     async with aiohttp.ClientSession() as session:
-        report = await scan_day(db, DAY, _config(), trigger="test",
-                                live=LiveFetch(session=session, config=fetch))
+        report = await scan_day(
+            db, DAY, _config(), trigger="test", live=LiveFetch(session=session, config=fetch)
+        )
     assert report.status == "succeeded", report.error
     assert report.videos_failed == 60 + 6
     # The quota answer is final: no YouTube call is retried (both batches may already

@@ -28,7 +28,6 @@ from daemon.webhook.backoff import (
     classify,
     decide,
     next_delay,
-    parse_retry_after,
 )
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.payload import StatsRow, build_payload, encode_body
@@ -337,25 +336,6 @@ def test_decide(
     outcome: Outcome, attempts: int, retry_after: float | None, expected: Decision
 ) -> None:
     assert decide(outcome, attempts, 8, retry_after, NOW, 0.5) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("120", 120.0),
-        (" 7 ", 7.0),
-        ("0", 0.0),
-        ("Tue, 10 Dec 2024 02:01:00 GMT", 60.0),
-        ("Tue, 10 Dec 2024 01:00:00 GMT", 0.0),  # in the past: now
-        ("-5", None),
-        ("soon", None),
-        ("1.5", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value, NOW) == seconds
 
 
 # ---------------------------------------------------------------- urlguard

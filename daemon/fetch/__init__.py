@@ -20,7 +20,6 @@ from daemon.fetch.retry import (
     HttpReply,
     TransportError,
     backoff_delay,
-    parse_retry_after,
     request_with_retries,
 )
 from daemon.fetch.youtube import QUOTA_ERROR, YOUTUBE_BATCH_SIZE
@@ -42,7 +41,6 @@ __all__ = [
     "VideoStats",
     "backoff_delay",
     "fetch_videos",
-    "parse_retry_after",
     "request_with_retries",
     "resolve_short_links",
     "usable_count",

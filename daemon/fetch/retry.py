@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from multidict import CIMultiDict
@@ -17,6 +14,7 @@ from yarl import URL
 
 from daemon.fetch.breaker import Breaker, ProviderStopped
 from daemon.fetch.context import FetchContext
+from daemon.retry_after import parse_retry_after
 
 # 2**62 already exceeds any sane cap; bounding the exponent avoids float overflow.
 _MAX_EXPONENT = 62
@@ -34,36 +32,6 @@ def backoff_delay(
     exponent = min(max(attempt, 0), _MAX_EXPONENT)
     ceiling = min(cap, base * float(2**exponent))
     return max(0.0, ceiling * rand())
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date.
-
-    Junk gives None (the caller falls back to its own backoff); a negative delay
-    or a date in the past gives 0.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        # HTTP-dates are GMT by definition.
-        when = when.replace(tzinfo=UTC)
-    reference = now if now is not None else datetime.now(UTC)
-    if reference.tzinfo is None:
-        reference = reference.replace(tzinfo=UTC)
-    return max(0.0, (when - reference).total_seconds())
 
 
 @dataclass(frozen=True, slots=True)

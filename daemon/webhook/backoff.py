@@ -11,7 +11,6 @@ import enum
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Literal
 
 # Delay before attempt n+1, indexed by n = attempts already made (index 0: the first).
@@ -68,22 +67,6 @@ def next_delay(attempts_made: int, rand: float, schedule: tuple[float, ...] = SC
     index = max(0, min(attempts_made, len(schedule) - 1))
     base = schedule[index]
     return base * (1 - JITTER + 2 * JITTER * rand)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from ``now``: delta-seconds or an HTTP date; junk is None."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
 
 
 def decide(

@@ -13,8 +13,9 @@ import structlog
 from yarl import URL
 
 from daemon.db import Db
+from daemon.retry_after import parse_retry_after
 from daemon.webhook.attempt import AttemptResult
-from daemon.webhook.backoff import Decision, classify, decide, parse_retry_after
+from daemon.webhook.backoff import Decision, classify, decide
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.outbox import Claimed, claim_due, pass_cutoff, record_attempt
 from daemon.webhook.signing import sign_headers
