@@ -84,12 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.add_argument("--since", type=_date, help="with --dead: only stats dates from this one")
     command("status", "recent scan runs and deliveries by state")
+    command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "demo":  # needs no settings at all
+        from daemon.demo import run_demo
+
+        return run_demo(json_output=args.json)
     try:
         settings = load_settings()
     except SettingsError as exc:

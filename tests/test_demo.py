@@ -1,0 +1,30 @@
+"""`dailystats demo` as a newcomer runs it: a process that needs no settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_demo_runs_the_whole_pipeline_without_settings() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "WEBHOOK_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "demo", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["first_scan"]["status"] == "succeeded"
+    assert report["first_delivery"]["delivered"] == len(report["webhooks"]) == 2
+    assert all(w["signature_ok"] and w["standard_webhooks_ok"] for w in report["webhooks"])
+    by_task = {row["task_id"]: row for row in report["task_daily_stats"]}
+    assert by_task[1]["yt_view_count"] == 15230 + 2210  # one video counted once
+    assert by_task[3]["webhook_sent"] is False  # no callback URL: saved, not sent
+    assert report["second_scan"]["deliveries_queued"] == 0
