@@ -135,6 +135,11 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
         "bare_group_by_s": round(best_bare, 3),
         "scan_s": first.seconds,
         "ratio": round(first.seconds / best_bare, 2),
+        "scan_phases_s": {
+            "classify_day": first.classify_seconds,
+            "fetch": first.fetch_seconds,
+            "aggregate_upsert_outbox": first.write_seconds,
+        },
         "rescan_unchanged_s": again.seconds,
         "rows_written": first.rows_changed,
         "deliveries_queued": first.deliveries_queued,

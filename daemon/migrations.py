@@ -35,7 +35,10 @@ class Migration:
 def read_migrations(directory: Path | None = None) -> list[Migration]:
     directory = directory or DEFAULT_DIR
     if not directory.is_dir():
-        raise MigrationError(f"no migrations folder at {directory}")
+        raise MigrationError(
+            f"no migrations folder at {directory}: install from a checkout with"
+            " `pip install -e .`, or set MIGRATIONS_DIR"
+        )
     files = sorted(p for p in directory.iterdir() if p.suffix == ".sql")
     bad = [p.name for p in files if not _NAME.match(p.name)]
     if bad:

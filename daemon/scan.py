@@ -88,6 +88,10 @@ class ScanReport:
     short_links_resolved: int = 0
     rows_changed: int = 0
     deliveries_queued: int = 0
+    # Where the time went: classifying the day, asking the APIs, writing rows and outbox.
+    classify_seconds: float = 0.0
+    fetch_seconds: float = 0.0
+    write_seconds: float = 0.0
     seconds: float = 0.0
     error: str | None = None
 
@@ -130,7 +134,7 @@ async def scan_day(
         report.error = f"{type(exc).__name__}: {exc}"
         bound.exception("scan.failed")
     finally:
-        report.seconds = round(time.monotonic() - started, 3)
+        report.seconds = _since(started)
         # The run's final status is written even when the scan is being cancelled.
         await asyncio.shield(_finish(db, report))
     bound.info("scan.finished", **_summary(report))
@@ -147,16 +151,21 @@ async def _scan_locked(
     enqueue: Enqueue | None,
 ) -> None:
     start, end = day_bounds(stats_date, config.zone)
+    phase = time.monotonic()
     await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
     await conn.execute("analyze_day_completions")
+    report.classify_seconds = _since(phase)
     # Fresh means fetched since the scan began, less the allowed age.
     cutoff: datetime = await conn.fetchval("db_now") - config.stats_max_age
+    phase = time.monotonic()
     if live is not None:
         await _resolve_short_links(conn, db, live, report)
     await conn.execute("resolve_day_short_links")
     if live is not None:
         await _fetch_missing(conn, db, live, config.prefer_live, cutoff, report)
+    report.fetch_seconds = _since(phase)
 
+    phase = time.monotonic()
     async with conn.conn.transaction():
         summary = await conn.fetchrow("upsert_day_stats", stats_date, config.prefer_live, cutoff)
         assert summary is not None
@@ -168,6 +177,11 @@ async def _scan_locked(
         report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)
+    report.write_seconds = _since(phase)
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
 
 
 async def _resolve_short_links(conn: Tx, db: Db, live: LiveFetch, report: ScanReport) -> None:
@@ -220,10 +234,12 @@ async def _fetch_missing(
 async def _chunks_to_fetch(
     conn: Tx, prefer_live: bool, cutoff: datetime
 ) -> AsyncIterator[list[VideoRef]]:
-    async with conn.conn.transaction():
-        cursor = await conn.cursor("videos_to_fetch", prefer_live, cutoff)
-        while rows := await cursor.fetch(FETCH_CHUNK):
-            yield [VideoRef(r["platform"], r["video_id"]) for r in rows]
+    await conn.execute("create_videos_to_fetch", prefer_live, cutoff)
+    await conn.execute("index_videos_to_fetch")
+    after = ("", "")
+    while rows := await conn.fetch("next_videos_to_fetch", *after, FETCH_CHUNK):
+        yield [VideoRef(r["platform"], r["video_id"]) for r in rows]
+        after = (rows[-1]["platform"], rows[-1]["video_id"])
 
 
 async def _save_fetched(db: Db, batch: list[tuple[VideoRef, FetchResult]]) -> None:
@@ -248,6 +264,7 @@ async def _save_fetched(db: Db, batch: list[tuple[VideoRef, FetchResult]]) -> No
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
+        await conn.execute("drop_videos_to_fetch")
         await conn.execute("unlock_day", stats_date)
     except Exception:  # the pool resets a broken connection, and that drops both
         log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)

@@ -213,3 +213,26 @@ async def test_a_provider_that_fails_never_fails_the_scan(
     async with db.connection() as tx:
         cached = await tx.conn.fetchval("SELECT count(*) FROM dailystats_video_stats")
     assert cached == 1  # only the resolved Douyin video
+
+
+async def test_a_deleted_video_is_not_asked_for_again_that_day(
+    world: tuple[Db, FakeProviders, str, WebhookReceiver],
+) -> None:
+    db, providers, base, _ = world
+    fetch = providers.config(base, tikhub_rate_per_second=0.0)
+    # Stats go stale at once: every live video is asked for again by the second scan.
+    config = ScanConfig(
+        zone=ZoneInfo("UTC"),
+        completed_statuses=("submitted", "approved", "completed", "verified"),
+        prefer_live=False,
+        stats_max_age=timedelta(0),
+    )
+    for _ in range(2):
+        async with aiohttp.ClientSession() as session:
+            report = await scan_day(
+                db, DAY, config, trigger="test", live=LiveFetch(session=session, config=fetch)
+            )
+        assert report.status == "succeeded"
+    asked = providers.asked()
+    assert asked[VideoRef("tt", TT_IDS[0])] == 2
+    assert asked[VideoRef("tt", TT_IDS[-1])] == 1  # deleted: remembered for a day

@@ -98,10 +98,13 @@ UPDATE pg_temp.day_completions c SET video_id = s.video_id
 FROM dailystats_short_links s
 WHERE c.is_short AND s.link = c.short_link AND s.platform = c.platform
 
--- name: videos_to_fetch --
+-- name: create_videos_to_fetch --
 -- Each distinct video of the day whose stats must come from its platform: none of its
--- completions saved a usable count (or the policy prefers live stats, $1), and no
--- fresh fetch (stats, or 'gone') is cached since $2.
+-- completions saved a usable count (or the policy prefers live stats, $1), and nothing
+-- fresh is cached since $2. A video found deleted or private is not asked for again
+-- for a day, however short the freshness setting. Kept in a temporary table and read
+-- in pages, so no transaction stays open while the APIs answer.
+CREATE TEMP TABLE day_videos_to_fetch AS
 SELECT c.platform, c.video_id
 FROM pg_temp.day_completions c
 WHERE c.video_id IS NOT NULL AND c.platform <> 'other'
@@ -111,7 +114,20 @@ HAVING ($1 OR bool_and(num_nonnulls(c.views, c.likes, c.comments,
                                     CASE WHEN c.platform = 'dy' THEN c.collects END) = 0))
    AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats s
                    WHERE s.platform = c.platform AND s.video_id = c.video_id
-                     AND s.fetched_at >= $2)
+                     AND (s.fetched_at >= $2
+                          OR (s.status = 'gone' AND s.fetched_at >= now() - interval '1 day')))
+
+-- name: index_videos_to_fetch --
+ALTER TABLE pg_temp.day_videos_to_fetch ADD PRIMARY KEY (platform, video_id)
+
+-- name: next_videos_to_fetch --
+SELECT platform, video_id FROM pg_temp.day_videos_to_fetch
+WHERE (platform, video_id) > ($1, $2)
+ORDER BY platform, video_id
+LIMIT $3
+
+-- name: drop_videos_to_fetch --
+DROP TABLE IF EXISTS pg_temp.day_videos_to_fetch
 
 -- name: save_video_stats --
 INSERT INTO dailystats_video_stats
