@@ -21,7 +21,6 @@ import time
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -112,12 +111,7 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
 
         pool = await create_pool(url, min_size=1, max_size=4)
         db = Db(pool)
-        config = ScanConfig(
-            zone=ZoneInfo("UTC"),
-            completed_statuses=DEFAULT_COMPLETED_STATUSES,
-            prefer_live=False,
-            stats_max_age=timedelta(hours=6),
-        )
+        config = ScanConfig.defaults()
         try:
             enqueue = _enqueue()
             first = await scan_day(db, DAY, config, trigger="bench", enqueue=enqueue)

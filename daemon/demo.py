@@ -17,7 +17,6 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -31,7 +30,6 @@ from daemon.logs import configure_logging
 from daemon.migrations import apply_migrations
 from daemon.pipeline import outbox_writer
 from daemon.scan import LiveFetch, ScanConfig, ScanReport, scan_day
-from daemon.settings import DEFAULT_COMPLETED_STATUSES
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.sender import DeliverReport, create_session, deliver_due
 
@@ -87,12 +85,7 @@ async def _run_on(url: str) -> dict[str, Any]:
 
         pool = await create_pool(url, max_size=4)
         db = Db(pool)
-        scan_config = ScanConfig(
-            zone=ZoneInfo("UTC"),
-            completed_statuses=DEFAULT_COMPLETED_STATUSES,
-            prefer_live=False,
-            stats_max_age=timedelta(hours=6),
-        )
+        scan_config = ScanConfig.defaults()
         # The receiver listens on 127.0.0.1, which callbacks may only reach when allowed.
         delivery = DeliveryConfig(allow_private=True, timeout_seconds=5)
         try:

@@ -34,7 +34,7 @@ from daemon.fetch import (
     resolve_short_links,
 )
 from daemon.links import VideoRef
-from daemon.settings import Settings
+from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 
 log = structlog.get_logger("daemon.scan")
 
@@ -52,6 +52,18 @@ class ScanConfig:
     completed_statuses: tuple[str, ...]
     prefer_live: bool
     stats_max_age: timedelta
+
+    @classmethod
+    def defaults(
+        cls, zone: str = "UTC", *, prefer_live: bool = False, stats_max_age: timedelta | None = None
+    ) -> ScanConfig:
+        """The settings' defaults, for the demo, tests and benchmarks."""
+        return cls(
+            zone=ZoneInfo(zone),
+            completed_statuses=DEFAULT_COMPLETED_STATUSES,
+            prefer_live=prefer_live,
+            stats_max_age=stats_max_age if stats_max_age is not None else timedelta(hours=6),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScanConfig:

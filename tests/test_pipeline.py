@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -32,12 +31,7 @@ DY_RESOLVED = "7400000000000000001"
 
 
 def _config() -> ScanConfig:
-    return ScanConfig(
-        zone=ZoneInfo("UTC"),
-        completed_statuses=("submitted", "approved", "completed", "verified"),
-        prefer_live=False,
-        stats_max_age=timedelta(hours=6),
-    )
+    return ScanConfig.defaults()
 
 
 @pytest.fixture
@@ -221,12 +215,7 @@ async def test_a_deleted_video_is_not_asked_for_again_that_day(
     db, providers, base, _ = world
     fetch = providers.config(base, tikhub_rate_per_second=0.0)
     # Stats go stale at once: every live video is asked for again by the second scan.
-    config = ScanConfig(
-        zone=ZoneInfo("UTC"),
-        completed_statuses=("submitted", "approved", "completed", "verified"),
-        prefer_live=False,
-        stats_max_age=timedelta(0),
-    )
+    config = ScanConfig.defaults(stats_max_age=timedelta(0))
     for _ in range(2):
         async with aiohttp.ClientSession() as session:
             report = await scan_day(

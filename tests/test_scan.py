@@ -198,12 +198,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _config(zone: str, prefer_live: bool = False) -> ScanConfig:
-    return ScanConfig(
-        zone=ZoneInfo(zone),
-        completed_statuses=COMPLETED,
-        prefer_live=prefer_live,
-        stats_max_age=timedelta(hours=6),
-    )
+    return ScanConfig.defaults(zone, prefer_live=prefer_live)
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
