@@ -122,33 +122,39 @@ async def scan_day(
     live: LiveFetch | None = None,
     enqueue: Enqueue | None = None,
 ) -> ScanReport:
-    """Scan one stats date; the report's ``status`` says how it ended (never raises on
-    a failed scan, only on cancellation)."""
-    run_id = await db.fetchval("start_run", stats_date, trigger)
-    report = ScanReport(run_id=run_id, stats_date=stats_date, trigger=trigger)
-    bound = log.bind(stats_date=stats_date.isoformat(), run_id=run_id, trigger=trigger)
+    """Scan one stats date; the report's ``status`` says how it ended.
+
+    A failed scan is a report, not an exception; only cancellation, and a database
+    that cannot be reached at all, propagate.
+    """
+    bound = log.bind(stats_date=stats_date.isoformat(), trigger=trigger)
     bound.info("scan.started")
     started = time.monotonic()
-    try:
-        async with db.connection() as conn:
-            await conn.execute("lock_day", stats_date)
+    async with db.connection() as conn:
+        # Waits while another process scans this day; the run is recorded once it has
+        # the day, so a waiting scan is never mistaken for a dead one.
+        await conn.execute("lock_day", stats_date)
+        try:
+            run_id = await conn.fetchval("start_run", stats_date, trigger)
+            await conn.execute("interrupt_stale_runs", stats_date, run_id)
+            report = ScanReport(run_id=run_id, stats_date=stats_date, trigger=trigger)
+            bound = bound.bind(run_id=run_id)
             try:
-                await conn.execute("interrupt_stale_runs", stats_date, run_id)
                 await _scan_locked(conn, db, stats_date, config, report, live, enqueue)
+                report.status = "succeeded"
+            except asyncio.CancelledError:
+                report.status = "interrupted"
+                raise
+            except Exception as exc:
+                report.status = "failed"
+                report.error = f"{type(exc).__name__}: {exc}"
+                bound.exception("scan.failed")
             finally:
-                await _release(conn, stats_date)
-        report.status = "succeeded"
-    except asyncio.CancelledError:
-        report.status = "interrupted"
-        raise
-    except Exception as exc:
-        report.status = "failed"
-        report.error = f"{type(exc).__name__}: {exc}"
-        bound.exception("scan.failed")
-    finally:
-        report.seconds = _since(started)
-        # The run's final status is written even when the scan is being cancelled.
-        await asyncio.shield(_finish(db, report))
+                report.seconds = _since(started)
+                # The run's final status is written even when the scan is being cancelled.
+                await asyncio.shield(_finish(db, report))
+        finally:
+            await _release(conn, stats_date)
     bound.info("scan.finished", **_summary(report))
     return report
 

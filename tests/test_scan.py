@@ -396,3 +396,17 @@ async def test_a_scan_waits_while_another_holds_the_same_day(db: Db, db_url: str
         assert report.status == "succeeded"
     finally:
         await holder.close()
+
+
+async def test_a_run_left_running_by_a_dead_process_is_marked_interrupted(db: Db) -> None:
+    day = date(2024, 12, 9)
+    async with db.connection() as tx:
+        dead = await tx.conn.fetchval(
+            "INSERT INTO dailystats_scan_runs (stats_date, trigger) VALUES ($1, 'cron')"
+            " RETURNING id",
+            day,
+        )
+    report = await scan_day(db, day, _config("UTC"), trigger="sighup")
+    async with db.connection() as tx:
+        statuses = dict(await tx.conn.fetch("SELECT id, status FROM dailystats_scan_runs"))
+    assert statuses == {dead: "interrupted", report.run_id: "succeeded"}

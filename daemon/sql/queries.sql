@@ -39,8 +39,8 @@ SET status = $2, finished_at = now(), task_count = $3, completion_count = $4,
 WHERE id = $1
 
 -- name: interrupt_stale_runs --
--- Runs left 'running' by a process that died. Called while holding the day's lock, so
--- no live scan of that day can be among them.
+-- Runs left 'running' by a process that died. Called while holding the day's lock, and
+-- a run is only recorded once its scan holds that lock, so no live scan is among them.
 UPDATE dailystats_scan_runs SET status = 'interrupted', finished_at = now()
 WHERE stats_date = $1 AND status = 'running' AND id <> $2
 
