@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -206,21 +207,22 @@ async def _resolve_short_links(conn: Tx, db: Db, live: LiveFetch, report: ScanRe
     rows = await conn.fetch("unresolved_short_links")
     if not rows:
         return
-    platform_of = {r["link"]: r["platform"] for r in rows}
-    async for link, result in resolve_short_links(
-        live.session, list(platform_of), live.config, live.counters
-    ):
-        if not result.resolved:
-            continue  # a network failure: tried again at the next scan
-        ref = result.ref
-        same_platform = ref is not None and ref.platform == platform_of[link]
-        await db.execute(
-            "save_short_link",
-            link,
-            ref.platform if ref else None,
-            ref.video_id if ref and same_platform else None,
-        )
-        report.short_links_resolved += 1
+    links = [r["link"] for r in rows]
+    resolved = resolve_short_links(live.session, links, live.config, live.counters)
+    async with aclosing(resolved):
+        async for link, result in resolved:
+            if not result.resolved:
+                continue  # a network failure: tried again at the next scan
+            # Remembered as resolved, even to no video; a completion only takes the
+            # video when it is of its own platform (resolve_day_short_links).
+            ref = result.ref
+            await db.execute(
+                "save_short_link",
+                link,
+                ref.platform if ref else None,
+                ref.video_id if ref else None,
+            )
+            report.short_links_resolved += 1
 
 
 async def _fetch_missing(
@@ -233,18 +235,20 @@ async def _fetch_missing(
 ) -> None:
     async for chunk in _chunks_to_fetch(conn, prefer_live, cutoff):
         batch: list[tuple[VideoRef, FetchResult]] = []
-        async for ref, result in fetch_videos(live.session, chunk, live.config, live.counters):
-            if result.status is FetchStatus.OK:
-                report.videos_fetched += 1
-            elif result.status is FetchStatus.GONE:
-                report.videos_gone += 1
-            else:
-                report.videos_failed += 1
-                continue  # failed or disabled: nothing to cache, asked again next scan
-            batch.append((ref, result))
-            if len(batch) >= SAVE_BATCH:
-                await _save_fetched(db, batch)
-                batch = []
+        results = fetch_videos(live.session, chunk, live.config, live.counters)
+        async with aclosing(results):
+            async for ref, result in results:
+                if result.status is FetchStatus.OK:
+                    report.videos_fetched += 1
+                elif result.status is FetchStatus.GONE:
+                    report.videos_gone += 1
+                else:
+                    report.videos_failed += 1
+                    continue  # failed or disabled: nothing to cache, asked again next scan
+                batch.append((ref, result))
+                if len(batch) >= SAVE_BATCH:
+                    await _save_fetched(db, batch)
+                    batch = []
         if batch:
             await _save_fetched(db, batch)
 

@@ -29,10 +29,6 @@ from daemon.webhook.outbox import delivery_summary
 
 log = structlog.get_logger("daemon.service")
 
-# How long in-flight work may take to finish after SIGTERM before it is cancelled
-# (a cancelled scan is recorded 'interrupted' and simply runs again).
-SHUTDOWN_GRACE_SECONDS = 30.0
-
 
 @dataclass(slots=True)
 class ScanRequests:
@@ -132,7 +128,7 @@ async def serve(settings: Settings) -> int:
         scheduler.shutdown(wait=False)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        _, unfinished = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
+        _, unfinished = await asyncio.wait(workers, timeout=settings.shutdown_grace_seconds)
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)

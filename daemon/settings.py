@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     webhook_retry_interval_seconds: float = Field(30.0, gt=0, le=3600)
 
     scan_cron: str = "0 2 * * *"
+    # After SIGTERM, how long in-flight work may finish before it is cancelled (a
+    # cancelled scan is recorded 'interrupted' and simply runs again).
+    shutdown_grace_seconds: float = Field(30.0, ge=0, le=3600)
     catchup_days: int = Field(3, ge=0, le=366)
     health_port: int = Field(8080, ge=0, le=65535)
     log_format: Literal["json", "console"] | None = None

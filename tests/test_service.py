@@ -60,7 +60,12 @@ class Daemon:
 
 
 @pytest.fixture
-async def daemon(db_url: str) -> AsyncIterator[tuple[Daemon, int]]:
+def grace() -> str:
+    return "30"
+
+
+@pytest.fixture
+async def daemon(db_url: str, grace: str) -> AsyncIterator[tuple[Daemon, int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "WEBHOOK_"))}
     env.update(
@@ -71,6 +76,7 @@ async def daemon(db_url: str) -> AsyncIterator[tuple[Daemon, int]]:
             "LOG_FORMAT": "json",
             "SCAN_CRON": "0 2 1 1 *",
             "WEBHOOK_RETRY_INTERVAL_SECONDS": "3600",
+            "SHUTDOWN_GRACE_SECONDS": grace,
             "YOUTUBE_API_KEY": "",
             "TIKHUB_API_KEY": "",
         }
@@ -168,6 +174,31 @@ async def test_sighups_during_a_scan_give_exactly_one_more_scan(
     # One at start (catch-up), the one that waited, and one more for the three SIGHUPs.
     assert runs == 3
     assert proc.count("scan.finished", stats_date=day.isoformat()) == 3
+
+
+@pytest.mark.parametrize("grace", ["0.5"])
+async def test_sigterm_cancels_a_scan_that_outlives_the_grace_and_exits_0(
+    daemon: tuple[Daemon, int], db_url: str
+) -> None:
+    proc, _ = daemon
+    await proc.wait_for("scan.finished", times=2)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    holder = await asyncpg.connect(db_url)
+    try:
+        await holder.execute(QUERIES["lock_day"], day)
+        proc.process.send_signal(signal.SIGHUP)
+        await proc.wait_for("scan.started", times=3)
+        proc.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+        await proc.reader
+        assert proc.count("service.stopped") == 1
+        # Nothing left half-done: no run stays 'running'.
+        running = await holder.fetchval(
+            "SELECT count(*) FROM dailystats_scan_runs WHERE status = 'running'"
+        )
+        assert running == 0
+    finally:
+        await holder.close()
 
 
 async def test_unmigrated_database_ends_the_daemon_with_a_reason(empty_db_url: str) -> None:
