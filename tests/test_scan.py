@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from daemon.db import Db
 from daemon.links import detect_platform
 from daemon.scan import ScanConfig, scan_day
+from tests.locks import until_someone_waits_for_a_lock
 from tests.scan_reference import (
     COMPLETED,
     MAX_COUNT,
@@ -382,14 +383,7 @@ async def test_a_scan_waits_while_another_holds_the_same_day(db: Db, db_url: str
     try:
         await holder.execute(QUERIES["lock_day"], day)
         scan = asyncio.create_task(scan_day(db, day, _config("UTC"), trigger="second"))
-
-        async def scan_is_waiting() -> None:
-            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            # PostgreSQL tells no one when a lock wait starts: poll pg_locks for it.
-            while not await holder.fetchval(query):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(scan_is_waiting(), timeout=10)
+        await until_someone_waits_for_a_lock(holder)
         assert not scan.done()
         await holder.execute(QUERIES["unlock_day"], day)
         report = await asyncio.wait_for(scan, timeout=10)

@@ -9,7 +9,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from daemon.queries import QUERIES
+from tests.locks import until_someone_waits_for_a_lock
 
 
 def free_port() -> int:
@@ -94,6 +95,15 @@ async def daemon(db_url: str, grace: str) -> AsyncIterator[tuple[Daemon, int]]:
         running.reader.cancel()
 
 
+async def rescan_held_up(proc: Daemon, holder: asyncpg.Connection, day: date) -> None:
+    """SIGHUP a rescan of ``day`` while ``holder`` holds its lock, as another daemon
+    would: returns once the rescan is waiting for the lock."""
+    await holder.execute(QUERIES["lock_day"], day)
+    proc.process.send_signal(signal.SIGHUP)
+    await proc.wait_for("service.rescan_requested")
+    await until_someone_waits_for_a_lock(holder)
+
+
 def _yesterday() -> str:
     return (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
@@ -140,18 +150,7 @@ async def test_sighups_during_a_scan_give_exactly_one_more_scan(
 
     holder = await asyncpg.connect(db_url)
     try:
-        # Hold the day's lock as another daemon would: the SIGHUP scan waits on it.
-        await holder.execute(QUERIES["lock_day"], day)
-        proc.process.send_signal(signal.SIGHUP)
-        await proc.wait_for("scan.started", times=3)
-
-        async def scan_is_blocked() -> None:
-            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            # PostgreSQL tells no one when a lock wait starts: poll pg_locks for it.
-            while not await holder.fetchval(query):  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(scan_is_blocked(), 30)
+        await rescan_held_up(proc, holder, day)
         # The kernel merges signals sent back to back: send each once the last was seen.
         for seen in (2, 3, 4):
             proc.process.send_signal(signal.SIGHUP)
@@ -185,9 +184,7 @@ async def test_sigterm_cancels_a_scan_that_outlives_the_grace_and_exits_0(
     day = datetime.now(UTC).date() - timedelta(days=1)
     holder = await asyncpg.connect(db_url)
     try:
-        await holder.execute(QUERIES["lock_day"], day)
-        proc.process.send_signal(signal.SIGHUP)
-        await proc.wait_for("scan.started", times=3)
+        await rescan_held_up(proc, holder, day)
         proc.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.process.wait(), 30) == 0
         await proc.reader
