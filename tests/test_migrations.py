@@ -96,3 +96,13 @@ async def test_database_without_the_bot_tables_is_refused_with_a_clear_message(
         assert await conn.fetchval("SELECT to_regclass('task_daily_stats')") is None
     finally:
         await conn.close()
+
+
+def test_the_bot_schema_fixture_matches_the_shared_spec_when_it_is_there() -> None:
+    """The project keeps its own copy so a clone stands alone; it must not drift."""
+    from pathlib import Path
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "spec" / "bot_schema.sql"
+    if not shared.is_file():
+        pytest.skip("no ../shared beside this clone")
+    assert BOT_SCHEMA == shared.read_text(encoding="utf-8")
