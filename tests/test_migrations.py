@@ -105,4 +105,4 @@ def test_the_bot_schema_fixture_matches_the_shared_spec_when_it_is_there() -> No
     shared = Path(__file__).resolve().parents[2] / "shared" / "spec" / "bot_schema.sql"
     if not shared.is_file():
         pytest.skip("no ../shared beside this clone")
-    assert BOT_SCHEMA == shared.read_text(encoding="utf-8")
+    assert shared.read_text(encoding="utf-8") == BOT_SCHEMA
