@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -20,9 +20,9 @@ from daemon.fetch import (
     ResolveResult,
     VideoStats,
     fetch_videos,
-    resolve_short_links,
 )
 from daemon.links import VideoRef
+from tests.fetching import fetch_all, resolve_all
 
 
 @pytest.fixture
@@ -40,17 +40,6 @@ def cfg(fake: FakeProviders, base: str, **overrides: Any) -> FetchConfig:
     }
     defaults.update(overrides)
     return fake.config(base, **defaults)
-
-
-async def fetch_all(
-    refs: Iterable[VideoRef], config: FetchConfig, counters: FetchCounters | None = None
-) -> dict[VideoRef, FetchResult]:
-    results: dict[VideoRef, FetchResult] = {}
-    async with aiohttp.ClientSession() as session:
-        async for ref, result in fetch_videos(session, refs, config, counters):
-            assert ref not in results
-            results[ref] = result
-    return results
 
 
 def yt(i: int) -> VideoRef:
@@ -219,17 +208,6 @@ async def test_closing_early_cancels_calls_in_flight(fake: tuple[FakeProviders, 
 
 VIDEO_TT = "https://www.tiktok.com/@someone/video/7301234567890123456?is_from_webapp=1"
 VIDEO_DY = "https://www.iesdouyin.com/share/video/7123456789012345678/?region=CN"
-
-
-async def resolve_all(
-    links: Iterable[str], config: FetchConfig, counters: FetchCounters | None = None
-) -> dict[str, ResolveResult]:
-    out: dict[str, ResolveResult] = {}
-    async with aiohttp.ClientSession() as session:
-        async for link, result in resolve_short_links(session, links, config, counters):
-            assert link not in out
-            out[link] = result
-    return out
 
 
 async def test_resolve_short_links_through_the_fake(fake: tuple[FakeProviders, str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -28,11 +28,10 @@ from daemon.fetch import (
     ResolveResult,
     VideoStats,
     backoff_delay,
-    fetch_videos,
-    resolve_short_links,
     usable_count,
 )
 from daemon.links import VideoRef
+from tests.fetching import fetch_all, resolve_all
 
 YT_URL = "https://yt.test/youtube/v3"
 TH_URL = "https://th.test"
@@ -66,28 +65,6 @@ def tt(i: int) -> VideoRef:
 
 def dy(i: int) -> VideoRef:
     return VideoRef("dy", str(7_100_000_000_000_000_000 + i))
-
-
-async def fetch_all(
-    refs: Iterable[VideoRef], cfg: FetchConfig, counters: FetchCounters | None = None
-) -> dict[VideoRef, FetchResult]:
-    results: dict[VideoRef, FetchResult] = {}
-    async with aiohttp.ClientSession() as session:
-        async for ref, result in fetch_videos(session, refs, cfg, counters):
-            assert ref not in results, "each ref is answered once"
-            results[ref] = result
-    return results
-
-
-async def resolve_all(
-    links: Iterable[str], cfg: FetchConfig, counters: FetchCounters | None = None
-) -> dict[str, ResolveResult]:
-    out: dict[str, ResolveResult] = {}
-    async with aiohttp.ClientSession() as session:
-        async for link, result in resolve_short_links(session, links, cfg, counters):
-            assert link not in out
-            out[link] = result
-    return out
 
 
 def youtube_callback(
