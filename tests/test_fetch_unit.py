@@ -38,9 +38,7 @@ TH_URL = "https://th.test"
 YT_RE = re.compile(r"^https://yt\.test/youtube/v3/videos\?.*$")
 TT_RE = re.compile(r"^https://th\.test/api/v1/tiktok/app/v3/fetch_one_video\?.*$")
 DY_RE = re.compile(r"^https://th\.test/api/v1/douyin/app/v3/fetch_one_video\?.*$")
-STATS_RE = re.compile(
-    r"^https://th\.test/api/v1/douyin/app/v3/fetch_multi_video_statistics\?.*$"
-)
+STATS_RE = re.compile(r"^https://th\.test/api/v1/douyin/app/v3/fetch_multi_video_statistics\?.*$")
 QUOTA_BODY = {"error": {"code": 403, "errors": [{"reason": "quotaExceeded"}]}}
 
 
