@@ -7,6 +7,7 @@ the one with the fewest calls. Prices are settings with TikHub's published defau
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -130,3 +131,12 @@ def cheapest_spend(n: int, single: Decimal, batch: Decimal, size: int) -> Decima
         cost = batch * batches + single * singles
         best = cost if best is None or cost < best else best
     return best if best is not None else Decimal(0)
+
+
+def spend_by_endpoint(billed: Counter[str], prices: TikHubPrices) -> dict[str, dict[str, object]]:
+    """{endpoint: {"calls", "usd"}} of calls answered 200 (TikHub bills only those)."""
+    return {
+        endpoint: {"calls": calls, "usd": float(prices.of(endpoint) * calls)}
+        for endpoint, calls in sorted(billed.items())
+        if calls
+    }
