@@ -354,3 +354,24 @@ def test_next_midnight_pacific_and_stats_zone() -> None:
     # Across the spring DST change: midnight is 07:00 UTC after it.
     spring = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
     assert next_midnight(pacific, spring) == datetime(2026, 3, 9, 7, 0, tzinfo=UTC)
+
+
+def test_metrics_count_billed_calls_and_spend() -> None:
+    from datetime import date
+
+    from daemon.metrics import REGISTRY, record_scan
+    from daemon.scan import ScanReport
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = value("dailystats_tikhub_spend_usd_total", endpoint="douyin_statistics")
+    calls_before = value("dailystats_tikhub_calls_total", endpoint="douyin_statistics")
+    report = ScanReport(run_id=1, stats_date=date(2024, 12, 9), trigger="test", status="succeeded")
+    report.tikhub_spend = {"douyin_statistics": {"calls": 2, "usd": 0.05}}
+    report.incomplete_providers = ["tikhub"]
+    record_scan(report, 0.0)
+    after = value("dailystats_tikhub_spend_usd_total", endpoint="douyin_statistics")
+    assert after - before == pytest.approx(0.05)
+    assert value("dailystats_tikhub_calls_total", endpoint="douyin_statistics") - calls_before == 2
+    assert value("dailystats_scan_incomplete_total", provider="tikhub") >= 1
