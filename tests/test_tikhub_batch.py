@@ -375,3 +375,27 @@ def test_metrics_count_billed_calls_and_spend() -> None:
     assert after - before == pytest.approx(0.05)
     assert value("dailystats_tikhub_calls_total", endpoint="douyin_statistics") - calls_before == 2
     assert value("dailystats_scan_incomplete_total", provider="tikhub") >= 1
+
+
+def test_settings_make_a_fetch_config_even_without_keys() -> None:
+    from daemon.pipeline import fetch_config
+    from daemon.settings import load_settings
+
+    base = {"database_url": "postgresql://x@127.0.0.1/x"}
+    config = fetch_config(load_settings(**base, youtube_api_key="", tikhub_api_key=""))
+    assert isinstance(config, FetchConfig)
+    assert (config.youtube_api_key, config.tikhub_api_key) == (None, None)
+    assert not config.tikhub_enabled and config.tikhub_batch
+    assert config.tikhub_prices == PRICES
+    settings = load_settings(
+        **base,
+        tikhub_daily_budget_usd="",
+        tikhub_price_douyin_statistics="0.02",
+        tikhub_batch="false",
+    )
+    assert settings.tikhub_daily_budget_usd is None
+    config = fetch_config(settings)
+    assert config.tikhub_prices.douyin_statistics == Decimal("0.02") and not config.tikhub_batch
+    assert load_settings(**base, tikhub_daily_budget_usd="2.5").tikhub_daily_budget_usd == Decimal(
+        "2.5"
+    )

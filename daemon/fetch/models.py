@@ -135,7 +135,8 @@ class FetchConfig:
 
 @dataclass
 class FetchCounters:
-    """What a run did, keyed by endpoint: "youtube", "tiktok", "douyin", "resolve".
+    """What a run did, keyed by endpoint: "youtube", "resolve", and the TikHub endpoint
+    names of ``daemon.fetch.plan`` ("tiktok" and "douyin" being the one-video ones).
 
     ``calls`` counts HTTP requests sent (retries included); ``ids`` the video ids
     those requests carried; ``retries`` the repeated requests; ``failures`` the
