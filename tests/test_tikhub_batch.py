@@ -399,3 +399,20 @@ def test_settings_make_a_fetch_config_even_without_keys() -> None:
     assert load_settings(**base, tikhub_daily_budget_usd="2.5").tikhub_daily_budget_usd == Decimal(
         "2.5"
     )
+
+
+async def test_batch_429_and_5xx_are_retried_and_only_the_200_billed(
+    fake: tuple[FakeProviders, str],
+) -> None:
+    providers, base = fake
+    refs = [dy(i) for i in range(50)]
+    for ref in refs:
+        providers.videos[ref] = VideoStats(1, 2, 3, 4, 5)
+    providers.fail_next(1, 429, endpoint=DOUYIN_MULTI, retry_after="0")
+    providers.fail_next(1, 503, endpoint=DOUYIN_STATISTICS)
+    counters = FetchCounters()
+    results = await fetch_all(refs, cfg(providers, base), counters)
+    assert set(results.values()) == {FetchResult(FetchStatus.OK, VideoStats(1, 2, 3, 4, 5))}
+    assert counters.retries == {DOUYIN_MULTI: 1, DOUYIN_STATISTICS: 1}
+    assert counters.billed == {DOUYIN_MULTI: 1, DOUYIN_STATISTICS: 1}
+    assert providers.tikhub_spend(PRICES) == PRICES.douyin_batch + PRICES.douyin_statistics
