@@ -107,6 +107,18 @@ class PipelineResult:
             f" {r.deliveries_queued} deliveries queued" + (f" — {r.error}" if r.error else "")
             for r in self.reports
         ]
+        for r in self.reports:  # TikHub cost and provider stops (issue 7)
+            if r.tikhub_spend or r.incomplete_providers:
+                usd = sum(v["usd"] for v in r.tikhub_spend.values())
+                lines.append(
+                    f"  tikhub spend ${usd:.3f}"
+                    + (
+                        f"; {r.videos_stopped} videos not asked, stopped:"
+                        f" {', '.join(r.incomplete_providers)} (rescanned when it clears)"
+                        if r.incomplete_providers
+                        else ""
+                    )
+                )
         if self.delivery is not None:
             d = self.delivery
             lines.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -50,6 +51,9 @@ class DbProviderGate:
         self.budget = budget
         self.fingerprint = key_fingerprint(tikhub_key)
         self.probe_seconds = probe_interval.total_seconds()
+        # The day each open reservation was taken on, per endpoint: a call that
+        # straddles midnight is settled against the day it reserved on.
+        self._open: defaultdict[str, deque[date]] = defaultdict(deque)
 
     def today(self) -> date:
         """The spend day: today in the stats zone."""
@@ -74,16 +78,19 @@ class DbProviderGate:
         return ActiveStop(row["reason"], probe)
 
     async def allow(self, provider: str, endpoint: str, price: Decimal) -> bool:
-        if self.budget is None:
-            return True
         day = self.today()
+        if self.budget is None:
+            self._open[endpoint].append(day)
+            return True
         if await self.db.fetchval("tikhub_reserve", day, price, self.budget) is not None:
+            self._open[endpoint].append(day)
             return True
         await self.stop(provider, BUDGET_REASON, next_midnight(self.zone))
         return False
 
     async def settle(self, provider: str, endpoint: str, price: Decimal, billed: bool) -> None:
-        day = self.today()
+        opened = self._open[endpoint]
+        day = opened.popleft() if opened else self.today()
         if billed:
             await self.db.execute("tikhub_spent", day, endpoint, price)
         elif self.budget is not None:

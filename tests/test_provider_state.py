@@ -258,3 +258,16 @@ async def test_budget_stop_never_replaces_a_key_stop(db: Db) -> None:
     row = await db.fetchrow("provider_stop_active", "tikhub")
     assert row["reason"] == "tikhub key rejected (401)" and row["until"] is None
     assert FetchStatus.STOPPED.value == "stopped"
+
+
+async def test_a_call_straddling_midnight_is_settled_on_its_own_day(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = DbProviderGate(db, UTC_ZONE, tikhub_key=KEY, budget=Decimal("1"))
+    days = iter([DAY, DAY2, DAY2])
+    monkeypatch.setattr(gate, "today", lambda: next(days))
+    price = Decimal("0.025")
+    assert await gate.allow("tikhub", "tiktok_multi", price)  # reserved on DAY
+    await gate.settle("tikhub", "tiktok_multi", price, billed=True)  # answered after midnight
+    assert [(x.calls, x.usd) for x in await spend_of_day(db, DAY)] == [(1, price)]
+    assert await spend_of_day(db, DAY2) == []
