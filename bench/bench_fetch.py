@@ -1,11 +1,18 @@
 """How close fetch_videos comes to the ideal time against providers with fixed latency.
 
     .venv/bin/python bench/bench_fetch.py --videos 10000 --latency 0.05 --concurrency 64
+    .venv/bin/python bench/bench_fetch.py --tikhub-rate 5 [--no-batch] [--videos 1000]
 
 The fake providers run in a child process (its own event loop and CPU), so the
 measurement is of the client, not of a server competing with it for one loop.
 Ideal time = ceil(total_calls / concurrency) * latency, where YouTube counts
 one call per 50 ids: that is what a perfectly packed concurrency bound achieves.
+
+With ``--tikhub-rate R`` (TikHub's real limit is 5 calls a second per endpoint) the
+client limits each TikHub endpoint to R calls a second, and the ideal is that of the
+cheapest plan's calls: per endpoint (calls - 1) / R + latency, the slowest endpoint
+(or the concurrency bound, if larger) deciding. Spend is what the fake would bill
+(the flat price of every call answered 200) against the cheapest plan's.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.fakes.providers import FakeProviders
 from daemon.fetch import FetchCounters, FetchStatus, VideoStats, fetch_videos
+from daemon.fetch.plan import TikHubPrices, plan_douyin, plan_spend, plan_tiktok
 from daemon.links import PLATFORMS, VideoRef
 
 
@@ -49,7 +57,7 @@ def _serve(count: int, latency: float, conn: Connection) -> None:
             conn.send(base)
             # Wait for the parent's "stop" without blocking the loop.
             await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-            conn.send(fake.asked())
+            conn.send((fake.asked(), fake.tikhub_calls(), str(fake.tikhub_spend(TikHubPrices()))))
 
     asyncio.run(main())
 
@@ -60,9 +68,10 @@ async def run(args: argparse.Namespace, base: str) -> dict[str, object]:
     config = fake.config(
         base,
         concurrency=args.concurrency,
-        tikhub_rate_per_second=0.0,
+        tikhub_rate_per_second=args.tikhub_rate,
         youtube_rate_per_second=0.0,
         timeout_seconds=30.0,
+        tikhub_batch=not args.no_batch,
     )
     counters = FetchCounters()
     statuses: Counter[str] = Counter()
@@ -74,6 +83,16 @@ async def run(args: argparse.Namespace, base: str) -> dict[str, object]:
         elapsed = time.perf_counter() - started
     total_calls = sum(counters.calls.values())
     ideal = math.ceil(total_calls / args.concurrency) * args.latency
+    prices = TikHubPrices()
+    tt_ids = [r.video_id for r in refs if r.platform == "tt"]
+    dy_ids = [r.video_id for r in refs if r.platform == "dy"]
+    cheapest = plan_tiktok(tt_ids, prices) + plan_douyin(dy_ids, prices)
+    used = plan_tiktok(tt_ids, prices, not args.no_batch)
+    used += plan_douyin(dy_ids, prices, not args.no_batch)
+    if args.tikhub_rate > 0:
+        per_endpoint = Counter(c.endpoint for c in used)
+        slowest = max((n - 1) / args.tikhub_rate + args.latency for n in per_endpoint.values())
+        ideal = max(ideal, slowest)
     return {
         "videos": args.videos,
         "latency_s": args.latency,
@@ -86,6 +105,11 @@ async def run(args: argparse.Namespace, base: str) -> dict[str, object]:
         "retries": sum(counters.retries.values()),
         "statuses": dict(statuses),
         "ok": statuses[FetchStatus.OK] == args.videos,
+        "tikhub_rate_per_endpoint": args.tikhub_rate,
+        "batching": not args.no_batch,
+        "plan_calls": dict(Counter(c.endpoint for c in used)),
+        "cheapest_plan_spend_usd": str(plan_spend(cheapest, prices)),
+        "this_plan_spend_usd": str(plan_spend(used, prices)),
     }
 
 
@@ -94,6 +118,10 @@ def main() -> int:
     parser.add_argument("--videos", type=int, default=10_000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--tikhub-rate", type=float, default=0.0, help="TikHub calls/s per endpoint (0: none)"
+    )
+    parser.add_argument("--no-batch", action="store_true", help="one TikHub call per video")
     args = parser.parse_args()
 
     parent, child = mp.Pipe()
@@ -105,7 +133,8 @@ def main() -> int:
         base = parent.recv()
         report = asyncio.run(run(args, base))
         parent.send("stop")
-        asked: dict[VideoRef, int] = parent.recv()
+        asked: dict[VideoRef, int]
+        asked, billed_calls, billed_usd = parent.recv()
     finally:
         server.join(timeout=10)
         if server.is_alive():
@@ -114,6 +143,9 @@ def main() -> int:
     report["each_video_asked_exactly_once"] = set(asked) == expected and all(
         n == 1 for n in asked.values()
     )
+    report["fake_calls"] = billed_calls
+    report["fake_billed_usd"] = billed_usd
+    report["spend_equals_cheapest_plan"] = billed_usd == report["cheapest_plan_spend_usd"]
     for key, value in report.items():
         print(f"{key:>30}: {json.dumps(value)}")
     target_met = isinstance(report["ratio"], float) and report["ratio"] <= 1.25

@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=_uuid, help="one delivery, by id")
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.add_argument("--since", type=_date, help="with --dead: only stats dates from this one")
-    command("status", "recent scan runs and deliveries by state")
+    command("status", "recent scan runs, deliveries by state, provider stops, TikHub spend")
+    stops = command("stops", "provider stops (YouTube quota, TikHub key, balance or budget)")
+    stops.add_argument("action", nargs="?", choices=("list", "clear"), default="list")
+    stops.add_argument("provider", nargs="?", choices=("youtube", "tikhub"))
     command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
     return parser
 
@@ -230,11 +233,13 @@ async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.provider_report import provider_status
     from daemon.webhook.outbox import delivery_summary
 
     async with open_db(settings) as db:
         runs: list[dict[str, Any]] = [dict(r) for r in await db.fetch("recent_runs", 10)]
         deliveries = await delivery_summary(db)
+        providers = await provider_status(db, settings, runs)
     lines = ["recent scans:"]
     for r in runs:
         lines.append(
@@ -246,7 +251,27 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
     if not runs:
         lines.append("  none yet")
     lines.append("deliveries: " + json.dumps(deliveries, default=str, ensure_ascii=False))
-    return Outcome("\n".join(lines), {"runs": runs, "deliveries": deliveries})
+    lines += providers.pop("lines")
+    return Outcome("\n".join(lines), {"runs": runs, "deliveries": deliveries, **providers})
+
+
+# --- provider stops and TikHub spend (issue 7) ------------------------------------
+
+
+async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.provider_report import stop_line
+    from daemon.provider_state import clear_stop, list_stops
+
+    async with open_db(settings) as db:
+        if args.action == "clear":
+            if args.provider is None:
+                raise CommandError("which provider? `dailystats stops clear tikhub|youtube`")
+            cleared = await clear_stop(db, args.provider)
+            text = f"cleared the {args.provider} stop" if cleared else f"{args.provider}: no stop"
+            return Outcome(text, {"provider": args.provider, "cleared": cleared})
+        stops = [s for s in await list_stops(db) if s["active"]]
+    lines = [stop_line(s) for s in stops] or ["no provider stops"]
+    return Outcome("\n".join(lines), {"stops": stops})
 
 
 HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]] = {
@@ -256,4 +281,5 @@ HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]
     "deliver": cmd_deliver,
     "replay": cmd_replay,
     "status": cmd_status,
+    "stops": cmd_stops,
 }

@@ -29,6 +29,7 @@ from daemon.fetch import FetchCounters, VideoStats
 from daemon.logs import configure_logging
 from daemon.migrations import apply_migrations
 from daemon.pipeline import outbox_writer
+from daemon.provider_state import DbProviderGate
 from daemon.scan import LiveFetch, ScanConfig, ScanReport, scan_day
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.sender import DeliverReport, create_session, deliver_due
@@ -124,7 +125,7 @@ async def _run_on(url: str) -> dict[str, Any]:
         "first_delivery": sent.as_dict(),
         "second_scan": again.as_dict(),
         "second_delivery": resent.as_dict(),
-        "api_calls": {e: len(providers.requests_to(e)) for e in ("youtube", "tiktok", "douyin")},
+        "api_calls": {"youtube": len(providers.requests_to("youtube")), **providers.tikhub_calls()},
         "task_daily_stats": rows,
         "webhooks": webhooks,
     }
@@ -139,7 +140,9 @@ async def _scan_and_send(
     delivery: DeliveryConfig,
 ) -> tuple[ScanReport, DeliverReport]:
     async with aiohttp.ClientSession() as session:
-        live = LiveFetch(session, providers.config(api), FetchCounters())
+        # The database gate, as in production: TikHub spend lands in the day's ledger.
+        gate = DbProviderGate(db, scan_config.zone, tikhub_key=providers.tikhub_key)
+        live = LiveFetch(session, providers.config(api), FetchCounters(), gate)
         report = await scan_day(
             db, day, scan_config, trigger="demo", live=live, enqueue=outbox_writer(delivery)
         )
@@ -218,6 +221,11 @@ def _describe(result: dict[str, Any]) -> str:
         f" {first['short_links_resolved']} short link resolved,"
         f" {first['deliveries_queued']} deliveries queued",
         f"  API calls: {result['api_calls']}",
+        "  TikHub spend (calls answered 200): "
+        + (
+            ", ".join(f"{e} {v['calls']} ${v['usd']:.3f}" for e, v in first["tikhub_spend"].items())
+            or "none"
+        ),
         f"  webhooks delivered: {result['first_delivery']['delivered']}",
     ]
     for hook in result["webhooks"]:

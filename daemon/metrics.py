@@ -28,7 +28,8 @@ LAST_SUCCESS = Gauge(
 )
 VIDEOS = Counter(
     "dailystats_scan_videos_total",
-    "Videos seen by scans: fetched, gone, failed (fetch errors), missing (no stats at all)",
+    "Videos seen by scans: fetched, gone, failed (fetch errors), missing (no stats at all),"
+    " stopped (not asked: provider stopped or over budget)",
     ["result"],
     registry=REGISTRY,
 )
@@ -50,6 +51,27 @@ DEAD = Gauge(
 )
 
 
+# TikHub cost (issue 7): calls answered 200 (the billed ones) and their estimated USD.
+TIKHUB_CALLS = Counter(
+    "dailystats_tikhub_calls_total",
+    "TikHub calls answered 200 (billed), by endpoint",
+    ["endpoint"],
+    registry=REGISTRY,
+)
+TIKHUB_SPEND = Counter(
+    "dailystats_tikhub_spend_usd_total",
+    "Estimated TikHub spend in USD, by endpoint",
+    ["endpoint"],
+    registry=REGISTRY,
+)
+INCOMPLETE = Counter(
+    "dailystats_scan_incomplete_total",
+    "Scans left incomplete by a provider stop or the TikHub budget, by provider",
+    ["provider"],
+    registry=REGISTRY,
+)
+
+
 def record_scan(report: ScanReport, finished_at: float) -> None:
     SCANS.labels(report.status).inc()
     SCAN_SECONDS.observe(report.seconds)
@@ -59,6 +81,12 @@ def record_scan(report: ScanReport, finished_at: float) -> None:
     VIDEOS.labels("gone").inc(report.videos_gone)
     VIDEOS.labels("failed").inc(report.videos_failed)
     VIDEOS.labels("missing").inc(report.videos_missing)
+    VIDEOS.labels("stopped").inc(report.videos_stopped)
+    for endpoint, spend in report.tikhub_spend.items():
+        TIKHUB_CALLS.labels(endpoint).inc(spend["calls"])
+        TIKHUB_SPEND.labels(endpoint).inc(spend["usd"])
+    for provider in report.incomplete_providers:
+        INCOMPLETE.labels(provider).inc()
 
 
 def record_deliveries(report: DeliverReport, pending: int, dead: int) -> None:

@@ -16,6 +16,9 @@ import aiohttp
 
 from daemon.db import Db, Tx
 from daemon.fetch import FetchConfig
+from daemon.fetch.gate import ProviderGate
+from daemon.fetch.plan import TikHubPrices
+from daemon.provider_state import DbProviderGate
 from daemon.scan import LiveFetch, ScanConfig, ScanReport, scan_day
 from daemon.settings import Settings
 from daemon.webhook.config import DeliveryConfig
@@ -23,12 +26,11 @@ from daemon.webhook.outbox import enqueue_deliveries
 from daemon.webhook.sender import DeliverReport, create_session, deliver_due
 
 
-def fetch_config(settings: Settings) -> FetchConfig | None:
-    """The providers' settings, or None when no provider has a key (nothing to fetch)."""
+def fetch_config(settings: Settings) -> FetchConfig:
+    """The providers' settings, always: short links are resolved without any key, and a
+    provider without a key is simply off (DISABLED, no call)."""
     youtube_key = settings.youtube_api_key
     tikhub_key = settings.tikhub_api_key
-    if youtube_key is None and tikhub_key is None:
-        return None
     return FetchConfig(
         youtube_api_url=settings.youtube_api_url,
         youtube_api_key=youtube_key.get_secret_value() if youtube_key else None,
@@ -39,18 +41,39 @@ def fetch_config(settings: Settings) -> FetchConfig | None:
         youtube_rate_per_second=settings.youtube_rate_per_second,
         timeout_seconds=settings.fetch_timeout_seconds,
         max_retries=settings.fetch_max_retries,
+        tikhub_batch=settings.tikhub_batch,
+        tikhub_prices=TikHubPrices(
+            tiktok_single=settings.tikhub_price_tiktok_single,
+            tiktok_batch=settings.tikhub_price_tiktok_batch,
+            douyin_single=settings.tikhub_price_douyin_single,
+            douyin_batch=settings.tikhub_price_douyin_batch,
+            douyin_statistics=settings.tikhub_price_douyin_statistics,
+        ),
+    )
+
+
+def provider_gate(db: Db, settings: Settings) -> DbProviderGate:
+    """Stops and the TikHub budget, shared through the database by every replica."""
+    key = settings.tikhub_api_key
+    return DbProviderGate(
+        db,
+        settings.zone,
+        tikhub_key=key.get_secret_value() if key else None,
+        budget=settings.tikhub_daily_budget_usd,
     )
 
 
 @asynccontextmanager
-async def live_fetch(config: FetchConfig | None) -> AsyncIterator[LiveFetch | None]:
+async def live_fetch(
+    config: FetchConfig | None, gate: ProviderGate | None = None
+) -> AsyncIterator[LiveFetch | None]:
     """One HTTP session for a scan's fetches, sized to their concurrency bound."""
     if config is None:
         yield None
         return
     connector = aiohttp.TCPConnector(limit=config.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        yield LiveFetch(session=session, config=config)
+        yield LiveFetch(session=session, config=config, gate=gate)
 
 
 def outbox_writer(config: DeliveryConfig) -> Callable[[Tx, date], Any]:
@@ -84,6 +107,18 @@ class PipelineResult:
             f" {r.deliveries_queued} deliveries queued" + (f" — {r.error}" if r.error else "")
             for r in self.reports
         ]
+        for r in self.reports:  # TikHub cost and provider stops (issue 7)
+            if r.tikhub_spend or r.incomplete_providers:
+                usd = sum(v["usd"] for v in r.tikhub_spend.values())
+                lines.append(
+                    f"  tikhub spend ${usd:.3f}"
+                    + (
+                        f"; {r.videos_stopped} videos not asked, stopped:"
+                        f" {', '.join(r.incomplete_providers)} (rescanned when it clears)"
+                        if r.incomplete_providers
+                        else ""
+                    )
+                )
         if self.delivery is not None:
             d = self.delivery
             lines.append(
@@ -109,7 +144,7 @@ async def scan_and_deliver(
     scan_config = ScanConfig.from_settings(settings)
     delivery_config = DeliveryConfig.from_settings(settings)
     enqueue = outbox_writer(delivery_config)
-    async with live_fetch(fetch_config(settings)) as live:
+    async with live_fetch(fetch_config(settings), provider_gate(db, settings)) as live:
         for done, day in enumerate(days, start=1):
             report = await scan_day(
                 db, day, scan_config, trigger=trigger, live=live, enqueue=enqueue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,10 @@ from daemon.fetch import (
     fetch_videos,
     resolve_short_links,
 )
+from daemon.fetch.gate import ProviderGate
+from daemon.fetch.plan import spend_by_endpoint
 from daemon.links import VideoRef
+from daemon.provider_state import record_run_provider_state
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 
 log = structlog.get_logger("daemon.scan")
@@ -83,6 +87,8 @@ class LiveFetch:
     session: aiohttp.ClientSession
     config: FetchConfig
     counters: FetchCounters = field(default_factory=FetchCounters)
+    # Provider stops and the TikHub budget beyond this run (None: this run only).
+    gate: ProviderGate | None = None
 
 
 @dataclass(slots=True)
@@ -98,6 +104,11 @@ class ScanReport:
     videos_fetched: int = 0
     videos_gone: int = 0
     videos_failed: int = 0
+    # Not asked because a provider was stopped or over budget (issue 7).
+    videos_stopped: int = 0
+    incomplete_providers: list[str] = field(default_factory=list)
+    # TikHub calls answered 200 and their estimated USD, per endpoint.
+    tikhub_spend: dict[str, dict[str, Any]] = field(default_factory=dict)
     short_links_resolved: int = 0
     rows_changed: int = 0
     deliveries_queued: int = 0
@@ -181,7 +192,10 @@ async def _scan_locked(
         await _resolve_short_links(conn, db, live, report)
     await conn.execute("resolve_day_short_links")
     if live is not None:
+        billed_before = Counter(live.counters.billed)
         await _fetch_missing(conn, db, live, config.prefer_live, cutoff, report)
+        billed = live.counters.billed - billed_before
+        report.tikhub_spend = spend_by_endpoint(billed, live.config.tikhub_prices)
     report.fetch_seconds = _since(phase)
 
     phase = time.monotonic()
@@ -235,13 +249,17 @@ async def _fetch_missing(
 ) -> None:
     async for chunk in _chunks_to_fetch(conn, prefer_live, cutoff):
         batch: list[tuple[VideoRef, FetchResult]] = []
-        results = fetch_videos(live.session, chunk, live.config, live.counters)
+        results = fetch_videos(live.session, chunk, live.config, live.counters, gate=live.gate)
         async with aclosing(results):
             async for ref, result in results:
                 if result.status is FetchStatus.OK:
                     report.videos_fetched += 1
                 elif result.status is FetchStatus.GONE:
                     report.videos_gone += 1
+                elif result.status in (FetchStatus.STOPPED, FetchStatus.DISABLED):
+                    # Stopped: rescanned once the stop clears; disabled: no key, no call.
+                    _note_not_asked(report, ref, result.status)
+                    continue
                 else:
                     report.videos_failed += 1
                     continue  # failed or disabled: nothing to cache, asked again next scan
@@ -307,8 +325,19 @@ async def _finish(db: Db, report: ScanReport) -> None:
             report.deliveries_queued,
             report.error,
         )
+        await record_run_provider_state(
+            db, report.run_id, report.incomplete_providers, report.tikhub_spend
+        )
     except Exception:
         log.exception("scan.record_failed", run_id=report.run_id)
+
+
+def _note_not_asked(report: ScanReport, ref: VideoRef, status: FetchStatus) -> None:
+    provider = "youtube" if ref.platform == "yt" else "tikhub"
+    if status is FetchStatus.STOPPED:
+        report.videos_stopped += 1
+        if provider not in report.incomplete_providers:
+            report.incomplete_providers.append(provider)
 
 
 def _summary(report: ScanReport) -> dict[str, Any]:

@@ -6,6 +6,7 @@ command with one line naming the variable (:class:`SettingsError`), never a trac
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +50,18 @@ class Settings(BaseSettings):
     # saved_first: verification_details, then cache, then live (spec section 3).
     # live_first: cache or live stats win over saved ones where they can be had.
     stats_source_policy: Literal["saved_first", "live_first"] = "saved_first"
+
+    # --- TikHub cost, budget and provider stops (issue 7, spec section 5) ---------
+    # Batch endpoints on; off only to compare with one call per video (the benchmark).
+    tikhub_batch: bool = True
+    # USD per call answered 200, TikHub's published prices by default.
+    tikhub_price_tiktok_single: Decimal = Field(Decimal("0.001"), ge=0)
+    tikhub_price_tiktok_batch: Decimal = Field(Decimal("0.025"), ge=0)
+    tikhub_price_douyin_single: Decimal = Field(Decimal("0.001"), ge=0)
+    tikhub_price_douyin_batch: Decimal = Field(Decimal("0.05"), ge=0)
+    tikhub_price_douyin_statistics: Decimal = Field(Decimal("0.025"), ge=0)
+    # Unset or empty: no cap. Reached: TikHub stops until midnight in STATS_TIMEZONE.
+    tikhub_daily_budget_usd: Decimal | None = Field(None, ge=0)
 
     webhook_default_url: str | None = None
     webhook_default_secret: SecretStr | None = None
@@ -112,6 +125,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a crontab expression: {exc}") from exc
         return value
+
+    @field_validator("tikhub_daily_budget_usd", mode="before")
+    @classmethod
+    def _no_budget(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("youtube_api_key", "tikhub_api_key", "webhook_default_secret", mode="before")
     @classmethod

@@ -19,3 +19,24 @@ CREATE TABLE IF NOT EXISTS dailystats_provider_stops (
 -- without fresh stats; NULL or empty: the scan was complete. The daemon rescans such
 -- a day once none of these providers is stopped any more.
 ALTER TABLE dailystats_scan_runs ADD COLUMN IF NOT EXISTS incomplete_providers TEXT[];
+
+-- TikHub spend (spec section 5): calls answered 200 (the billed ones) and their
+-- estimated USD, per stats-zone day and endpoint. Read by `status`; shared by replicas.
+CREATE TABLE IF NOT EXISTS dailystats_tikhub_spend (
+    spend_date  DATE NOT NULL,
+    endpoint    TEXT NOT NULL,
+    calls       INTEGER NOT NULL DEFAULT 0,
+    usd         NUMERIC(14, 6) NOT NULL DEFAULT 0,
+    PRIMARY KEY (spend_date, endpoint)
+);
+
+-- TIKHUB_DAILY_BUDGET_USD: the day's reserved spend (billed calls plus calls in flight).
+-- A call reserves its price with one conditional UPDATE, so two replicas can never
+-- pass the budget together; a call not answered 200 gives its reservation back.
+CREATE TABLE IF NOT EXISTS dailystats_tikhub_budget (
+    spend_date  DATE PRIMARY KEY,
+    reserved    NUMERIC(14, 6) NOT NULL DEFAULT 0 CHECK (reserved >= 0)
+);
+
+-- What a scan run spent on TikHub: {"endpoint": {"calls": n, "usd": x}, ...}.
+ALTER TABLE dailystats_scan_runs ADD COLUMN IF NOT EXISTS tikhub_spend JSONB;

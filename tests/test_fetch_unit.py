@@ -38,6 +38,7 @@ TH_URL = "https://th.test"
 YT_RE = re.compile(r"^https://yt\.test/youtube/v3/videos\?.*$")
 TT_RE = re.compile(r"^https://th\.test/api/v1/tiktok/app/v3/fetch_one_video\?.*$")
 DY_RE = re.compile(r"^https://th\.test/api/v1/douyin/app/v3/fetch_one_video\?.*$")
+STATS_RE = re.compile(r"^https://th\.test/api/v1/douyin/app/v3/fetch_multi_video_statistics\?.*$")
 QUOTA_BODY = {"error": {"code": 403, "errors": [{"reason": "quotaExceeded"}]}}
 
 
@@ -231,8 +232,9 @@ async def test_youtube_quota_stops_youtube_without_retry() -> None:
         results = await fetch_all([*refs, tt(1)], config(concurrency=1), counters)
     assert counters.calls["youtube"] == 1
     assert counters.retries["youtube"] == 0
-    assert all(results[r] == FetchResult(FetchStatus.FAILED, error=QUOTA_ERROR) for r in refs)
-    assert counters.failures["youtube"] == 120
+    assert all(results[r] == FetchResult(FetchStatus.STOPPED, error=QUOTA_ERROR) for r in refs)
+    # Not asked because YouTube stopped: STOPPED, not a fetch failure.
+    assert counters.failures["youtube"] == 0
     # Quota is YouTube's business: TikHub carries on.
     assert results[tt(1)].status is FetchStatus.OK
 
@@ -319,11 +321,16 @@ async def test_tikhub_tiktok_and_douyin_stats() -> None:
             "collect_count": None,
         }
         m.get(DY_RE, payload=tikhub_payload(junk))
+        counts = {"aweme_id": int(dy(1).video_id), "play_count": 0, "digg_count": "7"}
+        m.get(STATS_RE, payload={"code": 200, "data": {"statistics_list": [counts]}})
         results = await fetch_all([tt(1), dy(1)], config(), counters)
     assert results[tt(1)] == FetchResult(FetchStatus.OK, VideoStats(100, 10, 3, 2, 1))
-    assert results[dy(1)] == FetchResult(FetchStatus.OK, VideoStats(None, None, 12, None, None))
+    # Douyin: views and likes from the statistics endpoint (0 there is a real 0),
+    # comments from the detail; the detail's junk play_count is never read.
+    assert results[dy(1)] == FetchResult(FetchStatus.OK, VideoStats(0, 7, 12, None, None))
     assert seen_headers == ["Bearer th-secret"]
-    assert counters.calls == {"tiktok": 1, "douyin": 1}
+    assert counters.calls == {"tiktok": 1, "douyin": 1, "douyin_statistics": 1}
+    assert counters.billed == {"tiktok": 1, "douyin": 1, "douyin_statistics": 1}
 
 
 @pytest.mark.parametrize(
@@ -358,8 +365,9 @@ async def test_tikhub_401_402_stop_both_endpoints(status: int, reason: str) -> N
         results = await fetch_all(refs, config(concurrency=1), counters)
     assert sum(counters.calls.values()) == 1
     assert sum(counters.retries.values()) == 0
-    assert all(results[r] == FetchResult(FetchStatus.FAILED, error=reason) for r in refs)
-    assert counters.failures["tiktok"] + counters.failures["douyin"] == 10
+    assert all(results[r] == FetchResult(FetchStatus.STOPPED, error=reason) for r in refs)
+    assert counters.failures["tiktok"] + counters.failures["douyin"] == 0
+    assert sum(counters.billed.values()) == 0
 
 
 async def test_tikhub_stop_wakes_requests_in_backoff() -> None:
@@ -370,8 +378,8 @@ async def test_tikhub_stop_wakes_requests_in_backoff() -> None:
         m.get(TT_RE, status=429, headers={"Retry-After": "3600"})
         m.get(DY_RE, status=402, payload={"detail": {"code": 402}})
         results = await asyncio.wait_for(fetch_all([tt(1), dy(1)], cfg, counters), timeout=30)
-    assert results[tt(1)] == FetchResult(FetchStatus.FAILED, error="tikhub out of balance (402)")
-    assert counters.calls == {"tiktok": 1, "douyin": 1}
+    assert results[tt(1)] == FetchResult(FetchStatus.STOPPED, error="tikhub out of balance (402)")
+    assert counters.calls["tiktok"] == counters.calls["douyin"] == 1
 
 
 async def test_tikhub_other_4xx_fails_without_retry() -> None:

@@ -3,7 +3,7 @@
 One aiohttp server on a local port serves:
 
 - ``GET {base}/youtube/v3/videos?part=statistics&id=A,B&key=K`` (YouTube Data API v3 shape);
-- ``GET {base}/api/v1/{tiktok|douyin}/app/v3/fetch_one_video?aweme_id=ID`` (TikHub shape);
+- TikHub's one-video, batch and Douyin statistics endpoints (``daemon.fakes.tikhub``);
 - ``HEAD|GET {base}/short/{host}/{path}``: the short link ``https://{host}/{path}``,
   answered with a redirect to the target registered by ``add_short_link``.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,16 +26,21 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from daemon.fakes.tikhub import TikHubFake
 from daemon.fetch.models import FetchConfig, VideoStats
+from daemon.fetch.plan import DOUYIN_MULTI, DOUYIN_ONE, TIKTOK_MULTI, TIKTOK_ONE
 from daemon.links import Platform, VideoRef
 
 YOUTUBE_PATH = "/youtube/v3/videos"
-TIKHUB_PATHS = {
-    "tiktok": "/api/v1/tiktok/app/v3/fetch_one_video",
-    "douyin": "/api/v1/douyin/app/v3/fetch_one_video",
+# The endpoints that ask for a video's details (Douyin's statistics calls are not
+# counted by ``asked``: each Douyin video is asked its details once and its counts once).
+_PLATFORM_OF_ENDPOINT: dict[str, Platform] = {
+    "youtube": "yt",
+    TIKTOK_ONE: "tt",
+    TIKTOK_MULTI: "tt",
+    DOUYIN_ONE: "dy",
+    DOUYIN_MULTI: "dy",
 }
-_PLATFORM_OF_ENDPOINT: dict[str, Platform] = {"youtube": "yt", "tiktok": "tt", "douyin": "dy"}
-_Handler = Callable[[web.Request], Awaitable[web.Response]]
 # Hosts whose requests the resolver sends here via FetchConfig.resolve_via.
 SHORT_LINK_HOSTS = (
     "vm.tiktok.com",
@@ -60,7 +65,7 @@ _QUOTA_BODY = {
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    endpoint: str  # "youtube", "tiktok", "douyin" or "short"
+    endpoint: str  # "youtube", a TikHub endpoint name (daemon.fetch.plan), or "short"
     method: str
     path: str
     ids: tuple[str, ...]  # video ids asked (short links: the logical URL)
@@ -85,7 +90,7 @@ def _short_key(link: str) -> tuple[str, str]:
 
 
 @dataclass
-class FakeProviders:
+class FakeProviders(TikHubFake):
     """In-memory videos and short links behind a real server; records every request.
 
     ``videos`` maps a video to its stats, or to None for a deleted one (a video
@@ -166,8 +171,7 @@ class FakeProviders:
         """Serve until the block ends; yields the base URL, e.g. ``http://127.0.0.1:41234``."""
         app = web.Application()
         app.router.add_get(YOUTUBE_PATH, self._youtube, allow_head=False)
-        for endpoint, path in TIKHUB_PATHS.items():
-            app.router.add_get(path, self._tikhub_handler(endpoint), allow_head=False)
+        self.add_tikhub_routes(app)
         app.router.add_route("HEAD", "/short/{host}/{path:.*}", self._short)
         app.router.add_route("GET", "/short/{host}/{path:.*}", self._short)
         runner = web.AppRunner(app, access_log=None)
@@ -264,39 +268,6 @@ class FakeProviders:
             items.append({"kind": "youtube#video", "id": video_id, "statistics": statistics})
         body = {"kind": "youtube#videoListResponse", "items": items}
         return await self._answer(request, "youtube", ids, 200, body)
-
-    def _tikhub_handler(self, endpoint: str) -> _Handler:
-        platform = _PLATFORM_OF_ENDPOINT[endpoint]
-
-        async def handler(request: web.Request) -> web.Response:
-            video_id = request.query.get("aweme_id", "")
-            ids = (video_id,) if video_id else ()
-            faulted = await self._faulted(request, endpoint, ids)
-            if faulted is not None:
-                return faulted
-            body: dict[str, Any]
-            if request.headers.get("Authorization") != f"Bearer {self.tikhub_key}":
-                body = {"detail": {"code": 401, "message": "Invalid API key"}}
-                return await self._answer(request, endpoint, ids, 401, body)
-            stats = self.videos.get(VideoRef(platform, video_id))
-            detail: dict[str, Any] | None = None
-            if stats is not None:
-                statistics = {
-                    name: value
-                    for name, value in (
-                        ("play_count", stats.views),
-                        ("digg_count", stats.likes),
-                        ("comment_count", stats.comments),
-                        ("share_count", stats.shares),
-                        ("collect_count", stats.collects),
-                    )
-                    if value is not None
-                }
-                detail = {"aweme_id": video_id, "statistics": statistics}
-            body = {"code": 200, "message": "Request successful.", "data": {"aweme_detail": detail}}
-            return await self._answer(request, endpoint, ids, 200, body)
-
-        return handler
 
     async def _short(self, request: web.Request) -> web.Response:
         host = request.match_info["host"].lower()

@@ -35,6 +35,8 @@ class Lane(Generic[J, R]):
     limit: int
     # Why the lane's provider stopped, if it did: its queued jobs then fail at once.
     stop_reason: Callable[[], str | None] = _never_stopped
+    # The results of a job not run because the provider stopped (default: ``fail``).
+    halt: Callable[[J, str], list[R]] | None = None
     running: int = field(default=0, init=False)
 
 
@@ -64,8 +66,9 @@ async def run_lanes(lanes: Sequence[Lane[Any, R]]) -> AsyncGenerator[R, None]:
             for lane in lanes:
                 reason = lane.stop_reason()
                 if reason is not None:
+                    halt = lane.halt or lane.fail
                     while lane.jobs:
-                        ready.extend(lane.fail(lane.jobs.popleft(), reason))
+                        ready.extend(halt(lane.jobs.popleft(), reason))
                 while lane.jobs and lane.running < lane.limit:
                     task = asyncio.create_task(
                         _guarded(lane, lane.jobs.popleft()), name=f"fetch-lane-{lane.name}"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from daemon.fetch.plan import TikHubPrices
 from daemon.links import VideoRef
 
 # Section 3's "usable count" ceiling: counts land in BIGINT columns.
@@ -53,6 +54,9 @@ class FetchStatus(StrEnum):
     FAILED = "failed"
     # The provider has no key configured: nothing was asked.
     DISABLED = "disabled"
+    # Not asked (or not answered) because the provider is stopped or over its daily
+    # budget: the scan records the provider in the run's incomplete_providers.
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,10 @@ class FetchConfig:
     backoff_base_seconds: float = 0.5
     backoff_cap_seconds: float = 30.0
     retry_after_cap_seconds: float = 60.0
+    # TikHub cost (spec section 5): prices per call, and batch endpoints on (off only
+    # for the benchmark's comparison with one call per video).
+    tikhub_prices: TikHubPrices = field(default_factory=TikHubPrices)
+    tikhub_batch: bool = True
     # Tests and the demo only: requests the resolver would send to a platform host
     # (exact, lower case, e.g. "vm.tiktok.com") go to this base URL plus the path
     # and query instead. Hosts are still judged by the logical URL, so the
@@ -127,7 +135,8 @@ class FetchConfig:
 
 @dataclass
 class FetchCounters:
-    """What a run did, keyed by endpoint: "youtube", "tiktok", "douyin", "resolve".
+    """What a run did, keyed by endpoint: "youtube", "resolve", and the TikHub endpoint
+    names of ``daemon.fetch.plan`` ("tiktok" and "douyin" being the one-video ones).
 
     ``calls`` counts HTTP requests sent (retries included); ``ids`` the video ids
     those requests carried; ``retries`` the repeated requests; ``failures`` the
@@ -138,3 +147,5 @@ class FetchCounters:
     ids: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
+    # TikHub calls answered 200 (the billed ones), per endpoint.
+    billed: Counter[str] = field(default_factory=Counter)

@@ -79,6 +79,7 @@ async def _send_once(
     ids: int,
     breaker: Breaker | None,
     read_body: bool,
+    json_body: object = None,
 ) -> HttpReply:
     async def take_slot() -> None:
         if breaker is not None:
@@ -104,6 +105,7 @@ async def _send_once(
             url,
             params=params,
             headers=headers,
+            json=json_body,
             allow_redirects=False,
             timeout=ctx.timeout,
         ) as resp:
@@ -127,6 +129,7 @@ async def request_with_retries(
     breaker: Breaker | None = None,
     read_body: bool = True,
     secrets: Sequence[str] = (),
+    json_body: object = None,
 ) -> HttpReply:
     """One logical request: retried on timeouts, connection errors, 429 and 5xx.
 
@@ -152,6 +155,7 @@ async def request_with_retries(
                 ids=ids,
                 breaker=breaker,
                 read_body=read_body,
+                json_body=json_body,
             )
         except ProviderStopped:
             raise

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from daemon.fetch.breaker import ProviderStopped
 from daemon.fetch.context import YOUTUBE, FetchContext
+from daemon.fetch.gate import YOUTUBE_PROVIDER, next_midnight
 from daemon.fetch.models import FetchResult, FetchStatus, VideoStats, usable_count
 from daemon.fetch.retry import HttpReply, TransportError, request_with_retries
 
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 # The API's own limit on ids per videos.list call (one quota unit a call).
 YOUTUBE_BATCH_SIZE = 50
 QUOTA_ERROR = "youtube quota exceeded"
+# YouTube Data API quotas reset at midnight Pacific Time.
+PACIFIC = ZoneInfo("America/Los_Angeles")
 # Reasons after which every further call would fail the same way until the
 # quota resets or an operator fixes the key: stop calling for this run.
 _QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
@@ -63,7 +67,7 @@ def interpret_youtube_reply(
     if reply.status != 200:
         reasons = _error_reasons(reply.body)
         if reply.status == 403 and reasons & _QUOTA_REASONS:
-            return every(FetchResult(FetchStatus.FAILED, error=QUOTA_ERROR)), QUOTA_ERROR
+            return every(FetchResult(FetchStatus.STOPPED, error=QUOTA_ERROR)), QUOTA_ERROR
         if reply.status in (400, 401, 403) and reasons & _KEY_REASONS:
             stop = f"youtube key rejected ({', '.join(sorted(reasons & _KEY_REASONS))})"
             return every(FetchResult(FetchStatus.FAILED, error=stop)), stop
@@ -115,11 +119,22 @@ async def fetch_youtube_batch(ctx: FetchContext, ids: Sequence[str]) -> dict[str
             secrets=(key,),
         )
     except ProviderStopped as stopped:
-        return dict.fromkeys(ids, FetchResult(FetchStatus.FAILED, error=stopped.reason))
+        return dict.fromkeys(ids, stopped_result(stopped.reason))
     except TransportError as exc:
         return dict.fromkeys(ids, FetchResult(FetchStatus.FAILED, error=f"youtube: {exc}"))
     results, stop = interpret_youtube_reply(ids, reply)
     if stop is not None and not breaker.tripped:
         log.warning("stopping YouTube fetches for this run: %s", stop)
         breaker.trip(stop)
+        if stop == QUOTA_ERROR:
+            # The quota resets at midnight Pacific time: stored, so no later scan,
+            # restart or replica asks again before then.
+            await ctx.gate.stop(YOUTUBE_PROVIDER, stop, next_midnight(PACIFIC))
     return results
+
+
+def stopped_result(reason: str) -> FetchResult:
+    """A video not asked because YouTube stopped: STOPPED for a quota (stored, rescanned
+    when it resets), FAILED for a rejected key (asked again at the next scan)."""
+    status = FetchStatus.STOPPED if reason == QUOTA_ERROR else FetchStatus.FAILED
+    return FetchResult(status, error=reason)
