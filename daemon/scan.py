@@ -35,6 +35,7 @@ from daemon.fetch import (
     resolve_short_links,
 )
 from daemon.links import VideoRef
+from daemon.redact import describe
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 
 log = structlog.get_logger("daemon.scan")
@@ -148,7 +149,7 @@ async def scan_day(
                 raise
             except Exception as exc:
                 report.status = "failed"
-                report.error = f"{type(exc).__name__}: {exc}"
+                report.error = describe(exc)  # stored and shown: never a secret
                 bound.exception("scan.failed")
             finally:
                 report.seconds = _since(started)

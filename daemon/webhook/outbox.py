@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from daemon.db import Db, Tx
+from daemon.redact import redact_text
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig
@@ -167,7 +168,8 @@ async def claim_due(
 
 
 def _cut(text: str | None, limit: int) -> str | None:
-    return None if text is None else text[:limit]
+    # Redacted before it is cut, so no cut can leave part of a secret behind.
+    return None if text is None else redact_text(text)[:limit]
 
 
 async def record_attempt(
