@@ -34,8 +34,8 @@ MIN_SECRET_LENGTH = 4
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@'\"]*:)[^@\s/'\"]*@")
 _PAIR = re.compile(
-    r"(?P<head>(?<![A-Za-z0-9])(?:password|passwd|pwd|key|api_key|apikey|api-key|secret|"
-    r"callback_secret|token|access_token|sslpassword)\s*[=:]\s*['\"]?)"
+    r"(?P<head>(?<![A-Za-z0-9_-])(?:password|passwd|pwd|key|api_key|apikey|api-key|secret|"
+    r"callback_secret|token|access_token|sslpassword)['\"]?\s*[=:]\s*['\"]?)"
     r"(?P<value>[^\s&'\",;)}]+)",
     re.IGNORECASE,
 )
@@ -43,6 +43,10 @@ _HEADER = re.compile(
     r"(?P<head>(?:authorization|proxy-authorization|x-api-key|x-webhook-secret|cookie)"
     r"['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic|token)\s+)?)(?P<value>[^\s'\",;)}]+)",
     re.IGNORECASE,
+)
+
+_SECRET_FIELD = re.compile(
+    r"(?:\w*_)?(?:password|passwd|secret|api_key|apikey|token|authorization|key)", re.IGNORECASE
 )
 
 _lock = threading.Lock()
@@ -134,5 +138,9 @@ def one_line(exc: BaseException) -> str:
 def redact_event(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> dict[str, Any]:
-    """structlog processor: runs after tracebacks are rendered, before the renderer."""
-    return {key: redact_value(value) for key, value in event_dict.items()}
+    """structlog processor: runs after tracebacks are rendered, before the renderer.
+    A field named like a secret (``api_key=...``) is masked whatever its value."""
+    return {
+        key: MASK if _SECRET_FIELD.fullmatch(key) and value else redact_value(value)
+        for key, value in event_dict.items()
+    }
