@@ -49,6 +49,13 @@ _SECRET_FIELD = re.compile(
     r"(?:\w*_)?(?:password|passwd|secret|api_key|apikey|token|authorization|key)", re.IGNORECASE
 )
 
+# PostgreSQL's "DETAIL: Key (task_id, callback_secret)=(7, s3cret) already exists".
+_KEY_DETAIL = re.compile(
+    r"(?P<head>\((?:[^()]*,\s*)?\w*(?:secret|password|token|key)\w*(?:,[^()]*)?\)=\()"
+    r"(?P<value>[^)]*)",
+    re.IGNORECASE,
+)
+
 _lock = threading.Lock()
 _known: tuple[str, ...] = ()
 
@@ -61,6 +68,8 @@ def register(*secrets: str | SecretStr | None) -> None:
         raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
         if raw and len(raw) >= MIN_SECRET_LENGTH:
             values.add(raw)
+    if len(values) == len(_known):  # nothing new: the common case on every claim
+        return
     with _lock:
         # Longest first, so a secret containing another is masked whole.
         _known = tuple(sorted(values, key=len, reverse=True))
@@ -103,6 +112,7 @@ def redact_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text)
+    text = _KEY_DETAIL.sub(lambda m: m["head"] + MASK, text)
     text = _PAIR.sub(lambda m: m["head"] + MASK, text)
     return _HEADER.sub(lambda m: m["head"] + MASK, text)
 

@@ -42,6 +42,7 @@ def test_a_secret_containing_another_is_masked_whole() -> None:
         ("X-Webhook-Secret: legacy-secret-1", "legacy-secret-1"),
         ('{"callback_secret": "cb-secret-77"}', "cb-secret-77"),
         ("api_key=th_abc123 and token=t0k3n", "th_abc123"),
+        ("DETAIL: Key (task_id, callback_secret)=(7, s3cret-x) already exists.", "s3cret-x"),
     ],
 )
 def test_secret_shaped_text_is_masked_without_being_told(text: str, gone: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from daemon.db import Db, Tx
-from daemon.redact import redact_text
+from daemon.redact import redact_text, register
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig
@@ -152,6 +152,8 @@ async def claim_due(
     ``cutoff``: only deliveries not touched since then (one pass tries each at most once).
     """
     rows: list[Any] = await db.fetch("deliveries_claim", limit, float(lease_seconds), force, cutoff)
+    # A task's own secret is masked in every log line and stored text from now on.
+    register(*(row["callback_secret"] for row in rows))
     return [
         Claimed(
             id=row["id"],
