@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from daemon.db import Db, create_pool
-from daemon.logs import configure_logging, startup_error
+from daemon.logs import configure_logging, requested_format, startup_error
 from daemon.migrations import MigrationError, apply_migrations, pending_migrations
 from daemon.redact import one_line, redact_text, redact_value, register_settings
 from daemon.scan import ScanReport
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         if args.command == "run":  # the daemon's first line, in its log format
-            log_format = os.environ.get("LOG_FORMAT", "").strip().lower() or None
-            print(startup_error(str(exc), log_format), file=sys.stderr)
+            print(startup_error(str(exc), requested_format()), file=sys.stderr)
         else:
             print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

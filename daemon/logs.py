@@ -110,6 +110,24 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     )
 
 
+def requested_format() -> str | None:
+    """LOG_FORMAT as given (environment or ``.env``, like every setting), read on its own:
+    for reporting a bad setting before the settings as a whole are valid."""
+    from pydantic_settings import BaseSettings
+
+    from daemon.settings import Settings
+
+    class LogFormatOnly(BaseSettings):
+        model_config = Settings.model_config
+        log_format: str | None = None
+
+    try:
+        value = LogFormatOnly().log_format
+    except Exception:  # an unreadable .env: the choice falls back to the terminal test
+        return None
+    return value.strip().lower() if value else None
+
+
 def startup_error(message: str, log_format: str | None) -> str:
     """The line ``dailystats run`` writes when it cannot start (a bad setting): before
     logging is configured, so rendered here, redacted, in the format asked for (or the

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,16 +112,20 @@ def test_console_mode_stays_readable_and_redacted() -> None:
         assert secret not in done.stderr
 
 
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, cwd: Path = ROOT / "tests", **env: str) -> subprocess.CompletedProcess[str]:
+    # tests/ has no .env; PYTHONPATH finds the package from any working directory.
     base = {k: v for k, v in os.environ.items() if k not in ("LOG_FORMAT", "DATABASE_URL")}
     return subprocess.run(
         [sys.executable, "-m", "daemon", *args],
         capture_output=True,
         text=True,
-        env={**base, **env},
+        env={**base, "PYTHONPATH": str(ROOT), **env},
         timeout=60,
         check=False,
-        cwd=os.path.dirname(os.path.dirname(__file__)) + "/tests",  # no .env here
+        cwd=cwd,
     )
 
 
@@ -150,3 +155,10 @@ def test_run_with_a_bad_setting_in_console_mode_and_one_shot_commands_stay_plain
         assert done.returncode == 2
         assert done.stderr.startswith("dailystats: bad setting SCAN_CRON")
         assert len(done.stderr.splitlines()) == 1
+
+
+def test_log_format_for_the_bad_setting_line_is_read_from_dot_env_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LOG_FORMAT=console\nSCAN_CRON=never\n")
+    done = _cli("run", cwd=tmp_path, DATABASE_URL=DB)
+    assert done.returncode == 2
+    assert done.stderr.startswith("dailystats: bad setting SCAN_CRON")
