@@ -140,6 +140,8 @@ class World:
 
 def secret_url(db_url: str, role: str) -> str:
     parts = urlsplit(db_url)
+    if not parts.hostname:
+        pytest.skip("a password in DATABASE_URL needs a PostgreSQL reached over TCP")
     return urlunsplit(parts._replace(netloc=f"{role}:{DB_PASSWORD}@{parts.hostname}:{parts.port}"))
 
 
