@@ -111,6 +111,16 @@ class World:
         else:
             await self.admin.execute("DROP TRIGGER IF EXISTS leak_boom ON task_daily_stats")
 
+    async def fail_claims(self, on: bool) -> None:
+        """The sender's writes to the outbox fail, with the same message."""
+        if on:
+            await self.admin.execute(
+                "CREATE OR REPLACE TRIGGER leak_claim BEFORE UPDATE OF claim_token"
+                " ON dailystats_deliveries FOR EACH ROW EXECUTE FUNCTION leak_boom()"
+            )
+        else:
+            await self.admin.execute("DROP TRIGGER IF EXISTS leak_claim ON dailystats_deliveries")
+
     async def cli(self, *args: str, **env: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "daemon", *args,
@@ -204,11 +214,16 @@ async def run_daemon(world: World) -> Output:
     readers = [asyncio.create_task(output.read(s)) for s in (process.stdout, process.stderr)]
     try:
         await output.wait_for(lambda e: e.get("event") == "scan.failed")
+        await world.fail_claims(True)
         await world.crash_scans(False)
         process.send_signal(signal.SIGHUP)
         await output.wait_for(
             lambda e: e.get("event") == "scan.finished" and e.get("status") == "succeeded"
         )
+        # The delivery pass after the scan crashes on the outbox, with its traceback.
+        await output.wait_for(lambda e: "exception" in e and e["event"] != "scan.failed")
+        await world.fail_claims(False)
+        process.send_signal(signal.SIGHUP)  # the next scan wakes the sender again
 
         async def both_failed_once() -> bool:
             attempts = await world.admin.fetchval(
@@ -238,9 +253,12 @@ async def test_every_line_the_daemon_writes_in_json_mode_is_json(world: World) -
     assert any(
         e.get("logger") == "daemon.fetch.youtube" and e["level"] == "warning" for e in events
     )
-    crashed = next(e for e in events if e["event"] == "scan.failed")
-    assert crashed["exception"][0]["frames"]
-    assert all("locals" not in f for x in crashed["exception"] for f in x["frames"])
+    # Tracebacks, of the crashed scan and of the crashed delivery pass, as data.
+    crashes = [e for e in events if "exception" in e]
+    assert {"scan.failed"} < {e["event"] for e in crashes}
+    for crash in crashes:
+        assert crash["exception"][0]["frames"]
+        assert all("locals" not in f for x in crash["exception"] for f in x["frames"])
 
 
 async def test_no_secret_reaches_any_output_log_line_or_column(world: World) -> None:
@@ -249,6 +267,9 @@ async def test_no_secret_reaches_any_output_log_line_or_column(world: World) -> 
     code, _ = await world.cli("scan", "--date", DAY.isoformat(), "--json")
     assert code == 1  # the crashed scan fails the command, with its traceback logged
     await world.crash_scans(False)
+    await world.fail_claims(True)  # a delivery pass whose outbox writes fail
+    await world.cli("deliver", "--force", "--json")
+    await world.fail_claims(False)
     for args in (
         ("scan", "--date", DAY.isoformat(), "--json"),
         ("deliver", "--force", "--json"),
