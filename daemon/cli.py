@@ -20,8 +20,9 @@ from typing import Any
 import asyncpg
 
 from daemon.db import Db, create_pool
-from daemon.logs import configure_logging
+from daemon.logs import configure_logging, requested_format, startup_error
 from daemon.migrations import MigrationError, apply_migrations, pending_migrations
+from daemon.redact import one_line, redact_text, redact_value, register_settings
 from daemon.scan import ScanReport
 from daemon.settings import Settings, SettingsError, load_settings
 
@@ -101,8 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"dailystats: {exc}", file=sys.stderr)
+        if args.command == "run":  # the daemon's first line, in its log format
+            print(startup_error(str(exc), requested_format()), file=sys.stderr)
+        else:
+            print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    register_settings(settings)  # before anything can log or print a secret
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "run":
         from daemon.service import run_service
@@ -115,18 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome: Outcome = asyncio.run(_run(handler(settings, args)))
     except (CommandError, MigrationError) as exc:
-        print(f"dailystats: {exc}", file=sys.stderr)
+        print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        print(f"dailystats: database error: {_one_line(exc)}", file=sys.stderr)
+        print(f"dailystats: database error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("dailystats: interrupted", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(outcome.data, default=str, ensure_ascii=False, indent=2))
+        data = redact_value(outcome.data)
+        print(json.dumps(data, default=str, ensure_ascii=False, indent=2))
     else:
-        print(outcome.text)
+        print(redact_text(outcome.text))
     if not outcome.ok:
         print(f"dailystats: {args.command} failed (see the report above)", file=sys.stderr)
     return EXIT_OK if outcome.ok else EXIT_FAILED
@@ -136,16 +142,14 @@ async def _run(command: Awaitable[Outcome]) -> Outcome:
     return await command
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 @asynccontextmanager
 async def open_db(settings: Settings, *, migrated: bool = True) -> AsyncIterator[Db]:
     try:
-        pool = await create_pool(settings.database_url, max_size=settings.database_pool_size)
+        pool = await create_pool(
+            settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+        )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise CommandError(f"cannot connect to DATABASE_URL: {_one_line(exc)}") from None
+        raise CommandError(f"cannot connect to DATABASE_URL: {one_line(exc)}") from None
     try:
         if migrated:
             async with pool.acquire() as conn:

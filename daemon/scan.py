@@ -39,6 +39,7 @@ from daemon.fetch.gate import ProviderGate
 from daemon.fetch.plan import spend_by_endpoint
 from daemon.links import VideoRef
 from daemon.provider_state import record_run_provider_state
+from daemon.redact import describe
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 
 log = structlog.get_logger("daemon.scan")
@@ -159,7 +160,7 @@ async def scan_day(
                 raise
             except Exception as exc:
                 report.status = "failed"
-                report.error = f"{type(exc).__name__}: {exc}"
+                report.error = describe(exc)  # stored and shown: never a secret
                 bound.exception("scan.failed")
             finally:
                 report.seconds = _since(started)

@@ -24,6 +24,7 @@ from daemon.db import Db, create_pool
 from daemon.health import start_health_server
 from daemon.migrations import pending_migrations
 from daemon.pipeline import deliver_pass, scan_and_deliver
+from daemon.redact import describe
 from daemon.settings import Settings
 from daemon.webhook.outbox import delivery_summary
 
@@ -68,9 +69,11 @@ def run_service(settings: Settings) -> int:
 async def serve(settings: Settings) -> int:
     # 1. the database, migrated
     try:
-        pool = await create_pool(settings.database_url, max_size=settings.database_pool_size)
+        pool = await create_pool(
+            settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+        )
     except Exception as exc:  # unreachable, refused, bad credentials: all end here
-        log.error("service.database_unreachable", error=str(exc))
+        log.error("service.database_unreachable", error=describe(exc))
         return 1
     db = Db(pool)
     try:

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    database_url: str
+    # A secret: its repr and str hide the password (README "Security").
+    database_url: SecretStr
     database_pool_size: int = Field(10, ge=2, le=100)
 
     stats_timezone: str = "UTC"
@@ -85,8 +86,8 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
-        if not value.startswith(("postgres://", "postgresql://")):
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgres://", "postgresql://")):
             raise ValueError("must be a postgresql:// URL")
         return value
 

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from daemon.db import Db, Tx
+from daemon.redact import redact_text, register
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig
@@ -151,6 +152,8 @@ async def claim_due(
     ``cutoff``: only deliveries not touched since then (one pass tries each at most once).
     """
     rows: list[Any] = await db.fetch("deliveries_claim", limit, float(lease_seconds), force, cutoff)
+    # A task's own secret is masked in every log line and stored text from now on.
+    register(*(row["callback_secret"] for row in rows))
     return [
         Claimed(
             id=row["id"],
@@ -167,7 +170,8 @@ async def claim_due(
 
 
 def _cut(text: str | None, limit: int) -> str | None:
-    return None if text is None else text[:limit]
+    # Redacted before it is cut, so no cut can leave part of a secret behind.
+    return None if text is None else redact_text(text)[:limit]
 
 
 async def record_attempt(
