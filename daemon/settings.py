@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # Deploy: `KEY=` in the env file (systemd EnvironmentFile, docker --env-file) means
+        # unset, so .env.example starts as shipped; a required DATABASE_URL= still fails.
+        env_ignore_empty=True,
     )
 
     database_url: str
