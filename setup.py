@@ -5,6 +5,7 @@ project documents); a checkout reads it there, an installed package from its cop
 Everything else about the package is in pyproject.toml.
 """
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -17,6 +18,8 @@ class BuildPyWithMigrations(build_py):
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "daemon" / "migrations_sql"
+        # A fresh copy each build: a renamed or removed migration must not linger in build/.
+        shutil.rmtree(target, ignore_errors=True)
         self.mkpath(str(target))
         for sql in sorted((HERE / "migrations").glob("*.sql")):
             self.copy_file(str(sql), str(target / sql.name))

@@ -4,34 +4,26 @@ file has what it must, and the systemd unit is hardened and valid."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import yaml
 
 from daemon.settings import Settings, SettingsError, load_settings
+from tests.daemon_logs import LogLines, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
 UNIT = ROOT / "deploy" / "systemd" / "dailystats.service"
 # Every variable the daemon reads, so that the test's own environment cannot leak in.
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def example_lines() -> list[tuple[str, str]]:
@@ -110,22 +102,6 @@ def test_an_empty_value_means_unset_but_database_url_stays_required(
         load_settings()
 
 
-async def _read_events(stream: asyncio.StreamReader, events: list[dict[str, Any]]) -> None:
-    async for raw in stream:
-        try:
-            events.append(json.loads(raw))
-        except ValueError:
-            events.append({"event": "unparsed", "line": raw.decode(errors="replace")})
-
-
-async def _until(condition: Any, within: float = 60) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), within)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["dotenv", "env_file"])
 async def test_the_daemon_starts_on_the_example_settings_as_shipped(
@@ -153,28 +129,26 @@ async def test_the_daemon_starts_on_the_example_settings_as_shipped(
         env=env,
         stderr=asyncio.subprocess.PIPE,
     )
-    events: list[dict[str, Any]] = []
     assert process.stderr is not None
-    reader = asyncio.create_task(_read_events(process.stderr, events))
+    logs = LogLines(process.stderr)
     try:
-        def ready() -> bool:
-            return any(e.get("event") == "service.ready" for e in events)
-
-        await _until(lambda: ready() or process.returncode is not None)
-        assert ready(), events
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                assert response.status == 200
+        await logs.wait_for_event("service.ready", 60)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/healthz") as response,
+        ):
+            assert response.status == 200
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 60) == 0
-        await reader
+        await logs.task
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-        reader.cancel()
+        logs.task.cancel()
+    assert logs.seen("service.stopped")
     # LOG_FORMAT=json as shipped: every line was one JSON object.
-    assert not [e for e in events if e["event"] == "unparsed"]
+    assert logs.plain == []
 
 
 # -- compose.yaml --------------------------------------------------------------------

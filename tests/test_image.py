@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import BOT_SCHEMA
-from tests.test_deploy import free_port
+from tests.daemon_logs import LogLines, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILDAH = ["buildah", "--storage-driver", "vfs"]
@@ -148,14 +148,6 @@ def _daemon_pid(ancestor: int) -> int | None:
     return None
 
 
-async def _until(condition: Any, within: float) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.1)
-
-    await asyncio.wait_for(poll(), within)
-
-
 async def test_image_migrates_serves_health_scans_on_sighup_and_stops_on_sigterm(
     image: dict[str, Any], container: str, empty_db_url: str
 ) -> None:
@@ -171,30 +163,13 @@ async def test_image_migrates_serves_health_scans_on_sighup_and_stops_on_sigterm
     # The image's CMD as the engine would run it: migrate, then exec the daemon.
     process = await asyncio.create_subprocess_exec(
         *_run_in(container, *image["config"]["Cmd"], env=env),
-        stdout=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    events: list[dict[str, Any]] = []
-    plain: list[str] = []
-
-    async def read() -> None:
-        assert process.stderr is not None
-        async for raw in process.stderr:
-            try:
-                events.append(json.loads(raw))
-            except ValueError:
-                plain.append(raw.decode(errors="replace"))
-
-    def seen(name: str, **fields: Any) -> bool:
-        return any(
-            e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
-            for e in events
-        )
-
-    reader = asyncio.create_task(read())
+    assert process.stderr is not None
+    logs = LogLines(process.stderr)
     try:
-        await _until(lambda: seen("service.ready") or process.returncode is not None, 120)
-        assert seen("service.ready"), (events, plain)
+        await logs.wait_for_event("service.ready", 120)
         conn = await asyncpg.connect(empty_db_url)
         try:
             applied = await conn.fetchval("SELECT count(*) FROM dailystats_migrations")
@@ -202,9 +177,11 @@ async def test_image_migrates_serves_health_scans_on_sighup_and_stops_on_sigterm
             await conn.close()
         assert applied == len(list((ROOT / "migrations").glob("*.sql")))
 
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                assert response.status == 200
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/healthz") as response,
+        ):
+            assert response.status == 200
         # The image's own HEALTHCHECK, run beside the daemon, reads HEALTH_PORT.
         check = image["config"]["Healthcheck"]["Test"]
         assert check[0] == "CMD"
@@ -219,10 +196,10 @@ async def test_image_migrates_serves_health_scans_on_sighup_and_stops_on_sigterm
         pid = _daemon_pid(process.pid)
         assert pid is not None
         os.kill(pid, signal.SIGHUP)
-        await _until(lambda: seen("scan.finished", trigger="sighup"), 60)
+        await logs.wait_for_event("scan.finished", 60, trigger="sighup")
         os.kill(pid, signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 60) == 0
-        await reader
+        await logs.task
     finally:
         if process.returncode is None:
             pid = _daemon_pid(process.pid)
@@ -230,7 +207,7 @@ async def test_image_migrates_serves_health_scans_on_sighup_and_stops_on_sigterm
                 os.kill(pid, signal.SIGKILL)
             process.kill()
             await process.wait()
-        reader.cancel()
-    assert seen("service.stopped")
+        logs.task.cancel()
+    assert logs.seen("service.stopped")
     # JSON logs, as the image sets LOG_FORMAT=json: not one plain line from the daemon.
-    assert plain == []
+    assert logs.plain == []
