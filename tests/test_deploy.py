@@ -205,10 +205,18 @@ def test_dockerfile_has_the_deploy_essentials() -> None:
     assert re.search(r"(?m)^USER dailystats$", text)
     assert re.search(r"(?m)^STOPSIGNAL SIGTERM$", text)
     assert "HEALTH_PORT" in text.split("HEALTHCHECK", 1)[1].split("\n\n", 1)[0]
-    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    rules = [
+        line
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
     # Allow-list: everything is out unless named; .env, .venv, .git are never named.
-    assert ignored[ignored.index("*") :] and "*" in ignored
-    assert not [line for line in ignored if re.match(r"!\.?(env|venv|git)", line)]
+    assert rules[0] == "*"
+    assert not [line for line in rules if re.match(r"!\.?(env|venv|git)", line)]
+    # What it lets in is what the build copies.
+    for copied in re.findall(r"(?m)^COPY (?!--from)(.+) \S+$", text):
+        for source in copied.split():
+            assert f"!{source}" in rules or f"!{source}/" in rules, source
 
 
 # -- the systemd unit ----------------------------------------------------------------
