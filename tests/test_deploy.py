@@ -4,6 +4,7 @@ file has what it must, and the systemd unit is hardened and valid."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -175,6 +176,11 @@ def test_compose_file_runs_the_daemon_and_a_trial_database() -> None:
         check = daemon["healthcheck"]
         assert check["test"][0] == "CMD" and "HEALTH_PORT" in " ".join(check["test"])
         assert "/healthz" in " ".join(check["test"])
+    # The same probe as the image's HEALTHCHECK (no drift between the two).
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    image_check = re.search(r"(?m)^\s+CMD (\[.*\])$", dockerfile.split("HEALTHCHECK", 1)[1])
+    assert image_check
+    assert services["dailystats"]["healthcheck"]["test"] == ["CMD", *json.loads(image_check[1])]
     # Production: no profile, settings from the operator's env file.
     assert "profiles" not in services["dailystats"]
     assert services["dailystats"]["env_file"] == "dailystats.env"
