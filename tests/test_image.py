@@ -142,7 +142,8 @@ def _daemon_pid(ancestor: int) -> int | None:
             argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
         except OSError:
             argv = []
-        if b"run" in argv and any(a.endswith(b"/dailystats") for a in argv):
+        # python /opt/dailystats/venv/bin/dailystats run (after the shell's exec)
+        if argv[1:3] == [b"/opt/dailystats/venv/bin/dailystats", b"run"]:
             return pid
         todo.extend(children.get(pid, []))
     return None
