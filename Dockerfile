@@ -1,29 +1,54 @@
 # dailystats: docker build -t dailystats . && docker run --env-file dailystats.env dailystats
-FROM python:3.12-slim
+# or `docker compose up -d` (compose.yaml). README.md, "Production setup: Docker".
+#
+# One Python for both deploys: 3.11, the version requirements/runtime.lock is made for
+# (the systemd venv uses the same lock). Any python:3.11 image works as the base.
+ARG BASE_IMAGE=python:3.11-slim
 
+# Stage 1: the project as a wheel (build tools stay in this stage). The wheel carries
+# the migrations (setup.py), so the daemon is installed normally, not editable.
+FROM ${BASE_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
+COPY daemon daemon
+COPY migrations migrations
+RUN python -m pip wheel --no-deps --wheel-dir /wheels .
+
+# Stage 2: the runtime. Everything under /opt/dailystats is root's; the daemon runs as
+# an unprivileged user that can read it and write nothing of it.
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PATH=/opt/dailystats/venv/bin:$PATH \
     LOG_FORMAT=json \
     HEALTH_PORT=8080
 
-RUN useradd --system --create-home --home-dir /app dailystats
-WORKDIR /app
+RUN python -m venv /opt/dailystats/venv \
+    && useradd --system --user-group --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin dailystats
 
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-COPY daemon/__init__.py daemon/__init__.py
-RUN pip install --no-compile . && pip uninstall -y dailystats
+# Dependencies first (a code change does not reinstall them): exactly the locked
+# versions, each checked against its hash.
+COPY requirements/runtime.lock /opt/dailystats/runtime.lock
+RUN pip install --require-hashes -r /opt/dailystats/runtime.lock
 
-COPY daemon daemon
-COPY migrations migrations
-RUN pip install --no-deps --editable . && chown -R dailystats /app
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels
 
 USER dailystats
+WORKDIR /opt/dailystats
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-    CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)" || exit 1
-# Migrations are safe to run on every start (advisory lock, each file once).
-# exec: the daemon is PID 1's only child, so `docker kill -s HUP` and `docker stop` reach it.
+# HEALTH_PORT from the environment (as the daemon reads it); 0 turns the server off,
+# and this check with it.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('HEALTH_PORT') or '8080'; port == '0' or urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
+# SIGTERM: no new work, in-flight work finishes within SHUTDOWN_GRACE_SECONDS (30 s),
+# exit 0. `docker stop` waits only 10 s: use `docker stop -t 45` (compose.yaml sets
+# stop_grace_period: 45s).
+STOPSIGNAL SIGTERM
+# Migrations are safe on every start (advisory lock, each file once). exec: the daemon
+# replaces the shell, so `docker kill -s HUP` (rescan yesterday) and `docker stop` reach it.
 CMD ["sh", "-c", "dailystats migrate && exec dailystats run"]

@@ -15,7 +15,10 @@ import asyncpg
 
 from daemon.queries import QUERIES
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PACKAGE = Path(__file__).resolve().parent
+# An installed wheel carries its copy (setup.py); a checkout reads migrations/ itself.
+INSTALLED_DIR = _PACKAGE / "migrations_sql"
+CHECKOUT_DIR = _PACKAGE.parent / "migrations"
 _NAME = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
 # pg_advisory_lock key: "dailystats" migrations, distinct from the scan's day locks.
 LOCK_KEY = 0x6461696C79_0001
@@ -32,12 +35,15 @@ class Migration:
     sql: str
 
 
+def default_dir() -> Path:
+    return INSTALLED_DIR if INSTALLED_DIR.is_dir() else CHECKOUT_DIR
+
+
 def read_migrations(directory: Path | None = None) -> list[Migration]:
-    directory = directory or DEFAULT_DIR
+    directory = directory or default_dir()
     if not directory.is_dir():
         raise MigrationError(
-            f"no migrations folder at {directory}: install from a checkout with"
-            " `pip install -e .`, or set MIGRATIONS_DIR"
+            f"no migrations folder at {directory}: reinstall the package, or set MIGRATIONS_DIR"
         )
     files = sorted(p for p in directory.iterdir() if p.suffix == ".sql")
     bad = [p.name for p in files if not _NAME.match(p.name)]

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # Deploy: `KEY=` in the env file (systemd EnvironmentFile, docker --env-file) means
+        # unset, so .env.example starts as shipped; a required DATABASE_URL= still fails.
+        env_ignore_empty=True,
     )
 
     # A secret: its repr and str hide the password (README "Security").
