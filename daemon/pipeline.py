@@ -6,6 +6,7 @@ take: they never read settings themselves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -122,7 +123,14 @@ async def scan_and_deliver(
     return result
 
 
-async def deliver_pass(db: Db, settings: Settings, *, force: bool = False) -> DeliverReport:
+async def deliver_pass(
+    db: Db,
+    settings: Settings,
+    *,
+    force: bool = False,
+    stop: asyncio.Event | None = None,
+) -> DeliverReport:
+    """One pass of the sender; ``stop`` set (shutdown): no new claims, those in hand finish."""
     config = DeliveryConfig.from_settings(settings)
     async with create_session(config) as session:
-        return await deliver_due(db, session, config, force=force)
+        return await deliver_due(db, session, config, force=force, stop=stop)
