@@ -89,6 +89,8 @@ class PipelineResult:
             d = self.delivery
             lines.append(
                 f"deliveries: {d.delivered} delivered, {d.retrying} to retry, {d.dead} dead"
+                # a task URL without its own secret goes unsigned (spec section 6)
+                + (f", {d.unsigned} sent unsigned" if d.unsigned else "")
             )
         return "\n".join(lines)
 
