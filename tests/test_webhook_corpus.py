@@ -62,6 +62,7 @@ def corpus(port: int) -> list[tuple[str, str]]:
         "127。0。0。1",
         "①②⑦.⓪.⓪.①",
         "０ｘ７ｆ.１",
+        "xn--8g7ccp.0.0.1",  # punycode of fullwidth "１２７"
         "127.255.255.254",
         "[::1]",
         "[::ffff:127.0.0.1]",

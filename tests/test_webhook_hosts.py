@@ -91,6 +91,7 @@ def test_every_canonical_dotted_quad_reads_back(address: int) -> None:
         ("%31%32%37.0.0.1", "127.0.0.1"),
         ("%32%31%33%30%37%30%36%34%33%33", "127.0.0.1"),
         ("10.0x1", "10.0.0.1"),
+        ("xn--8g7ccp.0.0.1", "127.0.0.1"),  # punycode of fullwidth "１２７"
         ("::ffff:7f00:1", "::ffff:7f00:1"),
         ("0:0:0:0:0:ffff:7f00:1", "::ffff:7f00:1"),
     ],

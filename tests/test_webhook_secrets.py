@@ -145,3 +145,28 @@ async def test_the_same_url_from_another_source_is_a_new_delivery(db: Db) -> Non
         )
         assert await enqueue(db, cfg) == 1
         assert [d["url_source"] for d in await deliveries(db)] == ["default", "task"]
+
+
+async def test_migration_0010_labels_old_versions_safely_and_runs_again(db: Db) -> None:
+    """Versions queued before url_source existed: only a task without a URL went to the
+    default receiver; the rest are the task's own, so the default secret stays home."""
+    from daemon.migrations import DEFAULT_DIR
+
+    sql = (DEFAULT_DIR / "0010_delivery_url_source.sql").read_text(encoding="utf-8")
+    with_url = await add_task(db, "https://x2c.example/hook", secret=TASK_SECRET)
+    without_url = await add_task(db, None, secret=TASK_SECRET)
+    await db.pool.execute("ALTER TABLE dailystats_deliveries DROP COLUMN url_source")
+    await db.pool.execute(
+        """INSERT INTO dailystats_deliveries (task_id, stats_date, url, body)
+           VALUES ($1, '2024-12-09', 'https://x2c.example/hook', '{}'),
+                  ($2, '2024-12-09', 'https://default.example/hook', '{}')""",
+        with_url,
+        without_url,
+    )
+    for _ in range(2):  # idempotent: the second run changes nothing
+        await db.pool.execute(sql)
+        rows = await db.pool.fetch("SELECT task_id, url_source FROM dailystats_deliveries")
+        assert {r["task_id"]: r["url_source"] for r in rows} == {
+            with_url: "task",
+            without_url: "default",
+        }
