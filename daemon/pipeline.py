@@ -6,6 +6,7 @@ take: they never read settings themselves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -123,6 +124,8 @@ class PipelineResult:
             d = self.delivery
             lines.append(
                 f"deliveries: {d.delivered} delivered, {d.retrying} to retry, {d.dead} dead"
+                # a task URL without its own secret goes unsigned (spec section 6)
+                + (f", {d.unsigned} sent unsigned" if d.unsigned else "")
             )
         return "\n".join(lines)
 
@@ -157,7 +160,14 @@ async def scan_and_deliver(
     return result
 
 
-async def deliver_pass(db: Db, settings: Settings, *, force: bool = False) -> DeliverReport:
+async def deliver_pass(
+    db: Db,
+    settings: Settings,
+    *,
+    force: bool = False,
+    stop: asyncio.Event | None = None,
+) -> DeliverReport:
+    """One pass of the sender; ``stop`` set (shutdown): no new claims, those in hand finish."""
     config = DeliveryConfig.from_settings(settings)
     async with create_session(config) as session:
-        return await deliver_due(db, session, config, force=force)
+        return await deliver_due(db, session, config, force=force, stop=stop)

@@ -300,11 +300,12 @@ SELECT s.task_id,
        s.dy_account_count, s.dy_view_count, s.dy_like_count, s.dy_comment_count,
        s.dy_share_count, s.dy_collect_count,
        latest.url AS latest_url,
+       latest.url_source AS latest_url_source,
        latest.body AS latest_body
 FROM task_daily_stats s
 LEFT JOIN drama_tasks t ON t.task_id = s.task_id
 LEFT JOIN LATERAL (
-    SELECT d.url, d.body
+    SELECT d.url, d.url_source, d.body
     FROM dailystats_deliveries d
     WHERE d.task_id = s.task_id AND d.stats_date = s.stats_date
     ORDER BY d.seq DESC
@@ -322,11 +323,14 @@ SET status = 'superseded', updated_at = now()
 WHERE status = 'pending' AND stats_date = $1 AND task_id = ANY($2::int[])
 
 -- name: deliveries_insert --
-INSERT INTO dailystats_deliveries (task_id, stats_date, url, body, next_attempt_at)
-SELECT u.task_id, $1::date, u.url, u.body, now()
-FROM unnest($2::int[], $3::text[], $4::text[]) AS u(task_id, url, body)
+-- $5 url_source per delivery: 'task' (the task's own callback_url) or 'default'.
+INSERT INTO dailystats_deliveries (task_id, stats_date, url, body, next_attempt_at, url_source)
+SELECT u.task_id, $1::date, u.url, u.body, now(), u.url_source
+FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS u(task_id, url, body, url_source)
 
 -- name: deliveries_reset_stats_webhook --
+-- Runs before deliveries_supersede_pending: task_daily_stats rows are locked before
+-- dailystats_deliveries rows, in the scan and in the sender alike (no deadlock).
 UPDATE task_daily_stats
 SET webhook_sent = FALSE, webhook_retry_count = 0
 WHERE stats_date = $1 AND task_id = ANY($2::int[])
@@ -364,12 +368,15 @@ SET claimed_until = now() + make_interval(secs => $2::float8),
     updated_at = now()
 FROM due
 WHERE d.id = due.id
-RETURNING d.id, d.task_id, d.stats_date, d.url, d.body, d.attempts, d.claim_token,
+RETURNING d.id, d.task_id, d.stats_date, d.url, d.url_source, d.body, d.attempts,
+          d.claim_token,
           (SELECT t.callback_secret FROM drama_tasks t WHERE t.task_id = d.task_id)
               AS callback_secret
 
 -- name: deliveries_record_attempt --
--- One statement, so one transaction: the delivery and, when it is still the latest
+-- Run in one transaction after deliveries_lock_stats_row, which locks the stats row
+-- first: the scan locks task_daily_stats before dailystats_deliveries, and so must we.
+-- One statement: the delivery and, when it is still the latest
 -- version of its task and day (not superseded meanwhile), the seed's columns in
 -- task_daily_stats. Nothing is written when another sender holds the claim now.
 -- $1 id, $2 claim token, $3 new status, $4 next attempt, $5 status code, $6 error,
@@ -433,6 +440,10 @@ upd AS (
         claim_token = NULL,
         url = COALESCE((SELECT t.callback_url FROM drama_tasks t WHERE t.task_id = d.task_id),
                        d.url),
+        -- re-targeted to the task's own URL: its own secret signs from now on
+        url_source = CASE WHEN (SELECT t.callback_url FROM drama_tasks t
+                                WHERE t.task_id = d.task_id) IS NOT NULL
+                          THEN 'task' ELSE d.url_source END,
         updated_at = now()
     FROM target
     WHERE d.id = target.id AND NOT target.replaced
@@ -536,3 +547,14 @@ WHERE id = $1;
 SELECT id, incomplete_providers, tikhub_spend
 FROM dailystats_scan_runs
 WHERE id = ANY($1::bigint[]);
+
+-- ===== webhook: lock order (D1)
+
+-- name: deliveries_lock_stats_row --
+-- The sender's first statement when it records an attempt: the stats row before the
+-- delivery row, the order the scan's transaction takes them in.
+-- $1 task id, $2 stats date.
+SELECT 1
+FROM task_daily_stats
+WHERE task_id = $1 AND stats_date = $2
+FOR UPDATE

@@ -63,6 +63,8 @@ class Claimed:
     claim_token: uuid.UUID
     # drama_tasks.callback_secret read at claim time, i.e. just before sending.
     callback_secret: str | None = field(default=None, repr=False)
+    # Whose URL ``url`` is: "task" (its own callback_url) or "default" (the setting's).
+    url_source: str = "task"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +113,29 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
     task_ids: list[int] = []
     urls: list[str] = []
     bodies: list[str] = []
+    sources: list[str] = []
     for row in rows:
-        url = row["callback_url"] or cfg.default_url
+        # A URL and its secret go together: remember whose URL this is (spec section 6).
+        url, source = row["callback_url"], "task"
+        if not url:
+            url, source = cfg.default_url, "default"
         if not url:
             continue  # no URL: the row is saved, nothing is sent
         body = encode_body(build_payload(stats_row(row, stats_date), cfg.site_name)).decode()
-        # Same bytes to the same place: X2C already has (or will get) exactly this.
-        if row["latest_body"] == body and row["latest_url"] == url:
+        # Same bytes to the same receiver: X2C already has (or will get) exactly this.
+        if (row["latest_body"], row["latest_url"], row["latest_url_source"]) == (body, url, source):
             continue
         task_ids.append(row["task_id"])
         urls.append(url)
         bodies.append(body)
+        sources.append(source)
     if not task_ids:
         return 0
+    # Stats rows before delivery rows, the order the sender locks them in (no deadlock).
+    await tx.execute("deliveries_reset_stats_webhook", stats_date, task_ids)
     # Supersede first: at most one pending version per task and day (unique index).
     await tx.execute("deliveries_supersede_pending", stats_date, task_ids)
-    await tx.execute("deliveries_insert", stats_date, task_ids, urls, bodies)
-    await tx.execute("deliveries_reset_stats_webhook", stats_date, task_ids)
+    await tx.execute("deliveries_insert", stats_date, task_ids, urls, bodies, sources)
     log.info("delivery.queued", stats_date=stats_date.isoformat(), count=len(task_ids))
     return len(task_ids)
 
@@ -164,14 +172,16 @@ async def claim_due(
             attempts=row["attempts"],
             claim_token=row["claim_token"],
             callback_secret=row["callback_secret"],
+            url_source=row["url_source"],
         )
         for row in rows
     ]
 
 
 def _cut(text: str | None, limit: int) -> str | None:
-    # Redacted before it is cut, so no cut can leave part of a secret behind.
-    return None if text is None else redact_text(text)[:limit]
+    # Redacted before it is cut, so no cut can leave part of a secret behind; PostgreSQL
+    # text cannot hold NUL, so a receiver answering one must not fail the record.
+    return None if text is None else redact_text(text)[:limit].replace("\0", "\ufffd")
 
 
 async def record_attempt(
@@ -187,18 +197,23 @@ async def record_attempt(
 
 async def _record(db: Db, claimed: Claimed, result: AttemptResult, decision: Decision) -> Recorded:
     error = None if result.ok else result.describe()
-    stats_response = result.response_text if result.status_code is not None else error
-    row: Any = await db.fetchrow(
-        "deliveries_record_attempt",
-        claimed.id,
-        claimed.claim_token,
-        decision.status,
-        decision.next_attempt_at,
-        result.status_code,
-        _cut(error, ERROR_LIMIT),
-        _cut(result.response_text, DELIVERY_RESPONSE_LIMIT),
-        _cut(stats_response, STATS_RESPONSE_LIMIT),
-    )
+    # Only a receiver that answered has an answer to keep; a refused host has none.
+    response = result.response_text if result.status_code is not None else None
+    stats_response = response if result.status_code is not None else error
+    async with db.transaction() as tx:
+        # The stats row first, then the delivery: the scan's order (see queries.sql).
+        await tx.execute("deliveries_lock_stats_row", claimed.task_id, claimed.stats_date)
+        row: Any = await tx.fetchrow(
+            "deliveries_record_attempt",
+            claimed.id,
+            claimed.claim_token,
+            decision.status,
+            decision.next_attempt_at,
+            result.status_code,
+            _cut(error, ERROR_LIMIT),
+            _cut(response, DELIVERY_RESPONSE_LIMIT),
+            _cut(stats_response, STATS_RESPONSE_LIMIT),
+        )
     if row is None:
         return Recorded(status=None, attempts=None, stats_updated=False, lost_claim=True)
     return Recorded(

@@ -1,4 +1,4 @@
-"""Sending: one POST (``post_delivery``) and one pass of the retry loop (``deliver_due``)."""
+"""One pass of the retry loop (``deliver_due``); one POST is in ``post.py``."""
 
 from __future__ import annotations
 
@@ -13,19 +13,13 @@ import structlog
 from yarl import URL
 
 from daemon.db import Db
-from daemon.retry_after import parse_retry_after
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision, classify, decide
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.outbox import Claimed, claim_due, pass_cutoff, record_attempt
-from daemon.webhook.signing import sign_headers
-from daemon.webhook.urlguard import (
-    GuardedResolver,
-    UrlRefused,
-    check_url,
-    find_refusal,
-    guard_trace_config,
-)
+from daemon.webhook.post import create_session, post_delivery
+from daemon.webhook.signing import secret_for, sign_headers
+from daemon.webhook.urlguard import UrlRefused, guard_url
 
 __all__ = [
     "DeliverReport",
@@ -37,86 +31,7 @@ __all__ = [
 
 log = structlog.get_logger()
 
-# What we keep of a response: enough to see an error message, never a whole page.
-RESPONSE_READ_LIMIT = 4096
-USER_AGENT = "dailystats-webhook/1"
-
 _legacy_warned = False
-
-
-def create_session(cfg: DeliveryConfig) -> aiohttp.ClientSession:
-    """The session for callbacks: guarded resolver and URL check, no cookies, no env proxies.
-
-    trust_env stays off: a proxy would resolve the callback host itself, out of the
-    guard's reach. A cookie jar would let one partner's receiver set cookies sent to
-    another's.
-    """
-    connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver(allow_private=cfg.allow_private),
-        limit=cfg.concurrency,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=cfg.timeout_seconds),
-        trace_configs=[guard_trace_config(cfg.allow_private)],
-        cookie_jar=aiohttp.DummyCookieJar(),
-        headers={"User-Agent": USER_AGENT},
-        trust_env=False,
-    )
-
-
-def _decode(raw: bytes, charset: str | None) -> str:
-    try:
-        return raw.decode(charset or "utf-8", errors="replace")
-    except LookupError:
-        return raw.decode("utf-8", errors="replace")
-
-
-# The timeout is handed to aiohttp per request (the brief's signature), hence ASYNC109.
-async def post_delivery(
-    session: aiohttp.ClientSession,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    timeout: float,  # noqa: ASYNC109
-) -> AttemptResult:
-    """POST ``body`` as is; never raises for network trouble, it is an AttemptResult.
-
-    Redirects are not followed: the receiver must answer at the URL it gave (and a
-    redirect could lead anywhere). ``timeout`` covers the whole exchange.
-    """
-    started = time.monotonic()
-
-    def elapsed() -> float:
-        return time.monotonic() - started
-
-    try:
-        async with session.post(
-            url,
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as response:
-            raw = await response.content.read(RESPONSE_READ_LIMIT)
-            return AttemptResult(
-                status_code=response.status,
-                response_text=_decode(raw, response.charset),
-                retry_after=parse_retry_after(
-                    response.headers.get("Retry-After"), datetime.now(UTC)
-                ),
-                elapsed=elapsed(),
-            )
-    except TimeoutError:
-        return AttemptResult(None, "timeout", f"no answer within {timeout:g} s", elapsed=elapsed())
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        refusal = find_refusal(exc)
-        if refusal is not None:
-            return AttemptResult(None, "refused-url", str(refusal), elapsed=elapsed())
-        if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-            return AttemptResult(None, "refused-url", f"invalid URL: {exc}", elapsed=elapsed())
-        message = str(exc) or type(exc).__name__
-        return AttemptResult(None, "connection", message, elapsed=elapsed())
 
 
 @dataclass(slots=True)
@@ -134,15 +49,18 @@ class DeliverReport:
     lost_claims: int = 0
     # an attempt whose result could not be recorded (its claim will expire; sent again)
     errors: int = 0
+    # sent without signature headers: a task URL without a callback_secret of its own
+    unsigned: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 def _loggable(url: str) -> str:
-    # Partners sometimes put tokens in the query string: log scheme, host and path only.
+    # Partners sometimes put tokens in the query string or credentials in the userinfo:
+    # log scheme, host and path only.
     try:
-        return str(URL(url).with_query(None).with_fragment(None))
+        return str(URL(url).with_user(None).with_query(None).with_fragment(None))
     except (ValueError, TypeError):
         return "(unparsable)"
 
@@ -159,25 +77,34 @@ def _warn_legacy_once(cfg: DeliveryConfig) -> None:
 
 
 async def _attempt(
-    session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed
+    session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed, report: DeliverReport
 ) -> AttemptResult:
     try:
-        check_url(claimed.url, cfg.allow_private)
+        # The canonical URL: the client connects to the very address the guard judged.
+        target = guard_url(claimed.url, cfg.allow_private)
     except UrlRefused as exc:
         return AttemptResult(None, "refused-url", str(exc))
     body = claimed.body.encode("utf-8")
-    secret = claimed.callback_secret or cfg.default_secret
+    secret = secret_for(claimed.url_source, claimed.callback_secret, cfg.default_secret)
+    if secret is None:
+        report.unsigned += 1
+        log.warning(
+            "delivery.unsigned",
+            delivery_id=str(claimed.id),
+            task_id=claimed.task_id,
+            url_source=claimed.url_source,
+        )
     headers = sign_headers(
         body, str(claimed.id), int(time.time()), secret, cfg.legacy_secret_header
     )
-    return await post_delivery(session, claimed.url, body, headers, cfg.timeout_seconds)
+    return await post_delivery(session, target, body, headers, cfg.timeout_seconds)
 
 
 async def _send_one(
-    session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed
+    session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed, report: DeliverReport
 ) -> tuple[AttemptResult, Decision]:
     """The network half of one delivery: post it and decide what comes next."""
-    result = await _attempt(session, cfg, claimed)
+    result = await _attempt(session, cfg, claimed, report)
     decision = decide(
         classify(result.status_code, result.error_kind),
         claimed.attempts + 1,
@@ -248,11 +175,14 @@ async def deliver_due(
     session: aiohttp.ClientSession,
     cfg: DeliveryConfig,
     force: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> DeliverReport:
     """One pass of the retry loop: every due delivery (``force``: every pending one) once.
 
     Claims in batches while ``cfg.concurrency`` workers post; the bounded queue keeps
     claimed-but-unsent deliveries few, so none waits near the end of its lease.
+    ``stop`` (the daemon's shutdown): once set, no new batch is claimed; what is in
+    hand is still sent and recorded (or, when the pass is cancelled, its claim expires).
     """
     _warn_legacy_once(cfg)
     report = DeliverReport()
@@ -273,7 +203,7 @@ async def deliver_due(
     async def worker() -> None:
         while (claimed := await queue.get()) is not None:
             try:
-                result, decision = await _send_one(session, cfg, claimed)
+                result, decision = await _send_one(session, cfg, claimed, report)
             except Exception as exc:  # a bug in one delivery must not stall the queue
                 report.errors += 1
                 log.exception("delivery.error", delivery_id=str(claimed.id), error=repr(exc))
@@ -285,11 +215,15 @@ async def deliver_due(
 
     workers = [asyncio.create_task(worker()) for _ in range(cfg.concurrency)]
     try:
-        while batch := await claim_due(
-            db, max(2 * cfg.concurrency, 10), cfg.lease_seconds, force, cutoff=cutoff
+        while not (stop is not None and stop.is_set()) and (
+            batch := await claim_due(
+                db, max(2 * cfg.concurrency, 10), cfg.lease_seconds, force, cutoff=cutoff
+            )
         ):
             for claimed in batch:
                 await queue.put(claimed)
+        if stop is not None and stop.is_set():
+            log.info("delivery.stopping", detail="no new claims; finishing those in hand")
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)

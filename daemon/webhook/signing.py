@@ -72,3 +72,15 @@ def sign_headers(
             # X2C's legacy receiver compares this header; only sent when explicitly enabled.
             headers["X-Webhook-Secret"] = secret
     return headers
+
+
+def secret_for(url_source: str, task_secret: str | None, default_secret: str | None) -> str | None:
+    """The secret that signs a delivery: a URL and its secret go together (spec section 6).
+
+    The task's own callback_url is signed with its own callback_secret only (None: sent
+    unsigned, never with the default secret, which belongs to the default receiver and
+    must not reach URLs from partner data); the default URL with the default secret only.
+    """
+    if url_source == "default":
+        return default_secret or None
+    return task_secret or None

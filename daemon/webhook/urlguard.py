@@ -5,8 +5,11 @@ a public address a minute ago may resolve to 127.0.0.1 now (DNS rebinding). So
 
 * :class:`GuardedResolver` wraps aiohttp's resolver and drops every forbidden address
   it returns (none left: :class:`UrlRefused`) — every connection by name goes through it;
-* aiohttp never asks the resolver about literal-IP hosts, so :func:`guard_trace_config`
-  checks the URL of every request the session starts (scheme, host, literal address).
+* aiohttp never asks the resolver about literal-IP hosts, and before its June-2026 fix
+  not about numeric spellings like ``2130706433`` either, so the sender first calls
+  :func:`guard_url`, which reads the host as the C library would (``hosts.py``), judges
+  the address itself and hands back the URL with the canonical address to connect to;
+  :func:`guard_trace_config` repeats that check on every request the session starts.
 
 Redirects are never followed by the sender (a 3xx is a failed attempt), so the URL
 checked is the only URL called.
@@ -23,32 +26,60 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from daemon.webhook.hosts import HostError, IPAddress, canonical_host
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # Ranges Python's flags do not all cover on 3.11: shared address space (carrier NAT)
-# and the NAT64 prefix, which maps onto IPv4 addresses that may be private.
+# and the NAT64 prefixes, which map onto IPv4 addresses that may be private.
 _EXTRA_BLOCKED = (
     ipaddress.ip_network("100.64.0.0/10"),
-    ipaddress.ip_network("64:ff9b::/96"),
+    _NAT64,
     ipaddress.ip_network("64:ff9b:1::/48"),
 )
 
 
 class UrlRefused(OSError):
-    """The URL or an address it resolved to is not allowed.
+    """The URL or an address it resolved to is not allowed; ``rule`` names the rule.
 
     An OSError so that aiohttp treats it like any failed lookup (it wraps it in
     ClientConnectorDNSError); the sender finds it again in the exception chain.
     """
 
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"refused by rule {rule}: {detail}")
+        self.rule = rule
+
+
+_ALLOW_HINT = "; set WEBHOOK_ALLOW_PRIVATE to allow"
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 one reaches, with the form's name, if it carries one."""
+    if address.ipv4_mapped is not None:
+        return "IPv4-mapped", address.ipv4_mapped
+    packed = int(address)
+    # ::a.b.c.d (IPv4-compatible, deprecated but still routed by some stacks); :: and ::1
+    # are IPv6's own unspecified and loopback addresses.
+    if packed >> 32 == 0 and packed > 1:
+        return "IPv4-compatible", ipaddress.IPv4Address(packed & 0xFFFFFFFF)
+    if address in _NAT64:
+        return "NAT64", ipaddress.IPv4Address(packed & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return "6to4", address.sixtofour
+    if address.teredo is not None:
+        return "Teredo", address.teredo[1]
+    return None
+
 
 def forbidden_reason(address: IPAddress) -> str | None:
     """Why ``address`` must not be called without allow_private, or None when it may be."""
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        if mapped is not None:
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
             # ::ffff:127.0.0.1 reaches 127.0.0.1: judge the IPv4 address it carries.
-            return forbidden_reason(mapped)
+            inner = forbidden_reason(embedded[1])
+            if inner is not None:
+                return inner
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
@@ -67,40 +98,73 @@ def forbidden_reason(address: IPAddress) -> str | None:
 
 
 def parse_address(host: str) -> IPAddress | None:
-    """``host`` as an IP address (brackets and IPv6 zone allowed), or None for a name."""
-    text = host.strip("[]")
+    """``host`` as an address the way the C library reads it, or None for a name.
+
+    Brackets and an IPv6 zone are allowed; numeric IPv4 forms (``2130706433``,
+    ``0x7f.1``) are read as ``inet_aton`` reads them.
+    """
     try:
-        return ipaddress.ip_address(text)
-    except ValueError:
+        return canonical_host(host.strip("[]")).address
+    except HostError:
         return None
 
 
-def check_address(host: str, allow_private: bool) -> None:
-    """Raise UrlRefused when ``host`` is a literal address that is not allowed."""
+def _refuse_address(host: str, address: IPAddress, allow_private: bool) -> None:
     if allow_private:
         return
-    address = parse_address(host)
-    if address is None:
-        return
     reason = forbidden_reason(address)
-    if reason is not None:
-        raise UrlRefused(f"callback address {host} is {reason}; set WEBHOOK_ALLOW_PRIVATE to allow")
+    if reason is None:
+        return
+    shown = str(address)
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := embedded_ipv4(address)):
+        shown += f" ({embedded[0]} {embedded[1]})"
+    if host != shown:
+        shown = f"{host} = {shown}"
+    raise UrlRefused(reason, f"callback address {shown} is {reason}{_ALLOW_HINT}")
 
 
-def check_url(url: str | URL, allow_private: bool) -> None:
-    """The checks that need no DNS: http(s), a host, and no forbidden literal address.
+def check_address(host: str, allow_private: bool) -> None:
+    """Raise UrlRefused when ``host`` is an address (in any spelling) that is not allowed."""
+    address = parse_address(host)
+    if address is not None:
+        _refuse_address(host, address, allow_private)
 
-    Names are checked when they are resolved, by :class:`GuardedResolver`.
+
+def guard_url(url: str | URL, allow_private: bool) -> URL:
+    """The URL to call instead of ``url``, or UrlRefused: the checks that need no DNS.
+
+    http(s) only, a host, a port that is not 0, and a host read as the C library reads
+    it: an address in any spelling is judged as the address it is, and the URL returned
+    names it canonically (127.0.0.1 for ``http://0x7f.1/``), so the client connects to
+    exactly what was checked, whatever its own parsing. Names are checked on what they
+    resolve to, by :class:`GuardedResolver`, when the connection is made.
     """
     try:
         parsed = url if isinstance(url, URL) else URL(url)
+        port = parsed.explicit_port
     except (ValueError, TypeError) as exc:
-        raise UrlRefused(f"callback URL is not a URL: {exc}") from None
+        raise UrlRefused("not-a-url", f"callback URL is not a URL: {exc}") from None
     if parsed.scheme not in ("http", "https"):
-        raise UrlRefused(f"callback URL scheme {parsed.scheme or '(none)'!r} is not http(s)")
-    if not parsed.host:
-        raise UrlRefused("callback URL has no host")
-    check_address(parsed.host, allow_private)
+        scheme = parsed.scheme or "(none)"
+        raise UrlRefused("scheme", f"callback URL scheme {scheme!r} is not http(s)")
+    if not parsed.raw_host:
+        raise UrlRefused("no-host", "callback URL has no host")
+    if port == 0:
+        raise UrlRefused("invalid-port", "callback URL has port 0")
+    try:
+        host = canonical_host(parsed.raw_host)
+    except HostError as exc:
+        raise UrlRefused(exc.rule, str(exc)) from None
+    if host.address is not None:
+        _refuse_address(parsed.raw_host, host.address, allow_private)
+    if host.text != parsed.raw_host:
+        parsed = parsed.with_host(host.text)
+    return parsed
+
+
+def check_url(url: str | URL, allow_private: bool) -> None:
+    """Raise UrlRefused when :func:`guard_url` would."""
+    guard_url(url, allow_private)
 
 
 class GuardedResolver(AbstractResolver):
@@ -127,9 +191,10 @@ class GuardedResolver(AbstractResolver):
                 refused.append(f"{result['host']} ({reason})")
         if not allowed:
             raise UrlRefused(
+                "resolves-to-forbidden",
                 f"callback host {host} resolves only to forbidden addresses: "
                 + ", ".join(refused)
-                + "; set WEBHOOK_ALLOW_PRIVATE to allow"
+                + _ALLOW_HINT,
             )
         return allowed
 
