@@ -122,7 +122,9 @@ async def scan_and_deliver(
     return result
 
 
-async def deliver_pass(db: Db, settings: Settings, *, force: bool = False) -> DeliverReport:
+async def deliver_pass(
+    db: Db, settings: Settings, *, force: bool = False, stop: Any = None
+) -> DeliverReport:
     config = DeliveryConfig.from_settings(settings)
     async with create_session(config) as session:
         return await deliver_due(db, session, config, force=force)

@@ -25,6 +25,7 @@ import aiohttp
 import structlog
 
 from daemon.dates import day_bounds
+from daemon.daylock import lock_day
 from daemon.db import Db, Tx
 from daemon.fetch import (
     FetchConfig,
@@ -53,6 +54,8 @@ class ScanConfig:
     completed_statuses: tuple[str, ...]
     prefer_live: bool
     stats_max_age: timedelta
+    # How long a scan waits for a day another process is scanning (daemon.daylock).
+    day_lock_wait: float = 3600.0
 
     @classmethod
     def defaults(
@@ -73,6 +76,7 @@ class ScanConfig:
             completed_statuses=settings.completed_statuses,
             prefer_live=settings.stats_source_policy == "live_first",
             stats_max_age=timedelta(seconds=settings.video_stats_max_age_seconds),
+            day_lock_wait=settings.day_lock_wait_seconds,
         )
 
 
@@ -125,8 +129,8 @@ async def scan_day(
 ) -> ScanReport:
     """Scan one stats date; the report's ``status`` says how it ended.
 
-    A failed scan is a report, not an exception; only cancellation, and a database
-    that cannot be reached at all, propagate.
+    A failed scan is a report, not an exception; only cancellation, a day lock not had
+    in time (DayLockTimeout), and a database that cannot be reached at all, propagate.
     """
     bound = log.bind(stats_date=stats_date.isoformat(), trigger=trigger)
     bound.info("scan.started")
@@ -134,7 +138,7 @@ async def scan_day(
     async with db.connection() as conn:
         # Waits while another process scans this day; the run is recorded once it has
         # the day, so a waiting scan is never mistaken for a dead one.
-        await conn.execute("lock_day", stats_date)
+        await lock_day(conn, stats_date, config.day_lock_wait)
         try:
             run_id = await conn.fetchval("start_run", stats_date, trigger)
             await conn.execute("interrupt_stale_runs", stats_date, run_id)
