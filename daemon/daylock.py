@@ -41,7 +41,7 @@ async def lock_day(conn: Tx, stats_date: date, max_wait: float) -> None:
         per_try_ms = max(1, int(min(TRY_SECONDS, remaining) * 1000))
         try:
             async with conn.conn.transaction():
-                await conn.execute("set_local_lock_timeout", str(per_try_ms))
+                await conn.execute("set_local_lock_timeout", per_try_ms)
                 await conn.execute("lock_day", stats_date)
             return
         except asyncpg.LockNotAvailableError:

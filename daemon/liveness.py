@@ -58,16 +58,15 @@ class Workers:
 
 
 async def watchdog(notifier: Notifier, workers: Workers, stop: asyncio.Event) -> None:
-    """WATCHDOG=1 every half timeout while alive; withheld once a worker has stopped."""
+    """WATCHDOG=1 every half timeout while alive. Once a worker has stopped it never
+    comes back, so the pings end for good and systemd restarts the daemon."""
     interval = notifier.watchdog_seconds
     if interval is None:
         return
-    withheld = False
     while not stop.is_set():
         trouble = workers.problem()
-        if trouble is None:
-            notifier.send("WATCHDOG=1")
-        elif not withheld:
+        if trouble is not None:
             log.error("service.watchdog_withheld", reason=trouble)
-            withheld = True
+            return
+        notifier.send("WATCHDOG=1")
         await wait_any(stop, at_most=interval)

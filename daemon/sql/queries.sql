@@ -493,8 +493,10 @@ ORDER BY days.stats_date
 
 -- name: set_local_lock_timeout --
 -- One bounded try at a lock: lock_timeout ($1, milliseconds) for the rest of the
--- caller's transaction only. A session advisory lock taken in it outlives it.
-SELECT set_config('lock_timeout', $1::text, true)
+-- caller's transaction only, and a statement_timeout just above it, so the try ends as
+-- a lock timeout whatever the pool's own. A session advisory lock outlives the try.
+SELECT set_config('lock_timeout', $1::int::text, true),
+       set_config('statement_timeout', ($1::int + 1000)::text, true)
 
 -- name: metrics_state --
 -- What the metrics say about the database, read again after a restart.
