@@ -21,21 +21,25 @@ NIGHTLY_JOB = "nightly-scan"
 
 @dataclass(slots=True)
 class NightlyDates:
-    """The stats date each nightly run scans: yesterday in the stats zone, once.
+    """The stats date each nightly run scans: yesterday in the stats zone, once a night.
 
     In a daylight-saving gap the trigger fires at the shifted instant, still on the
-    same local date; in an overlap (Europe/Berlin's 02:30 on the last Sunday of October
-    happens twice) it fires twice for one date, and the second run finds that date
-    already asked for. Dates only move forward: an earlier date is never asked again.
+    same local date. In an overlap it fires twice at one local wall-clock time
+    (Europe/Berlin's 02:30 on the last Sunday of October happens twice): the second run
+    is the same night again and asks for nothing. Runs at other wall-clock times (a cron
+    that fires every few hours) each ask, as the operator meant.
     """
 
-    last: date | None = None
+    last: tuple[date, datetime] | None = None
 
     def day_for(self, fired_at: datetime, zone: ZoneInfo) -> date | None:
-        day = fired_at.astimezone(zone).date() - timedelta(days=1)
-        if self.last is not None and day <= self.last:
+        local = fired_at.astimezone(zone)
+        day = local.date() - timedelta(days=1)
+        # cron's resolution is the minute: the local wall-clock minute names a run
+        wall = local.replace(tzinfo=None, second=0, microsecond=0)
+        if self.last == (day, wall):
             return None
-        self.last = day
+        self.last = (day, wall)
         return day
 
 

@@ -151,6 +151,16 @@ def test_a_nightly_run_in_a_dst_gap_or_overlap_scans_yesterday_once(
     assert asked == [start.date() + timedelta(days=n - 1) for n in range(5)]
 
 
+def test_a_cron_firing_several_times_a_night_asks_each_time() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 10, 24, tzinfo=berlin)
+    fires = _fire_times("0 */6 * * *", berlin, start, days=2)
+    nightly = NightlyDates()
+    asked = [nightly.day_for(f.astimezone(UTC), berlin) for f in fires]
+    # 4 runs a day, and the 25th has one more hour but no repeated 00/06/12/18 o'clock.
+    assert asked == [date(2026, 10, 23)] * 4 + [date(2026, 10, 24)] * 4
+
+
 def test_the_overlap_really_fires_twice_so_the_guard_matters() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     fires = _fire_times("30 2 * * *", berlin, datetime(2026, 10, 25, tzinfo=berlin), days=1)
