@@ -22,8 +22,10 @@ log = structlog.get_logger("daemon.daylock")
 TRY_SECONDS = 5.0
 
 
-class DayLockTimeout(Exception):
-    """Another process held the day's lock for longer than the scan may wait."""
+class DayLockTimeout(TimeoutError):
+    """Another process held the day's lock for longer than the scan may wait. A
+    TimeoutError (an OSError), so the commands report it in one line like other
+    database waits."""
 
 
 async def lock_day(conn: Tx, stats_date: date, max_wait: float) -> None:

@@ -54,8 +54,7 @@ class ScanConfig:
     completed_statuses: tuple[str, ...]
     prefer_live: bool
     stats_max_age: timedelta
-    # How long a scan waits for a day another process is scanning (daemon.daylock).
-    day_lock_wait: float = 3600.0
+    day_lock_wait: float = 3600.0  # seconds (daemon.daylock)
 
     @classmethod
     def defaults(
