@@ -43,6 +43,20 @@ class NightlyDates:
         return day
 
 
+def nightly_due_through(trigger: CronTrigger, now: datetime, zone: ZoneInfo) -> date:
+    """The last stats date the nightly job should have asked for by ``now``: yesterday
+    once today's run time has passed, else the day before. The periodic look-back stops
+    there, so it never scans yesterday ahead of the nightly run (the start-up catch-up
+    does, as before: the daemon may have been down over the night)."""
+    local = now.astimezone(zone)
+    midnight = datetime.combine(local.date(), datetime.min.time()).replace(tzinfo=zone)
+    first_today = trigger.get_next_fire_time(None, midnight)
+    yesterday = local.date() - timedelta(days=1)
+    if first_today is not None and first_today <= now:
+        return yesterday
+    return yesterday - timedelta(days=1)
+
+
 def nightly_scheduler(
     zone: ZoneInfo, cron: str, job: Callable[[], Awaitable[None]]
 ) -> AsyncIOScheduler:

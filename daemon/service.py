@@ -15,6 +15,7 @@ import time
 from datetime import UTC, date, datetime
 
 import structlog
+from apscheduler.triggers.cron import CronTrigger
 
 from daemon import metrics
 from daemon.dates import yesterday
@@ -28,7 +29,12 @@ from daemon.notify import Notifier
 from daemon.pipeline import deliver_pass, scan_and_deliver
 from daemon.retention import prune
 from daemon.scanqueue import DayQueue, retry_delay
-from daemon.scheduler import NIGHTLY_JOB, NightlyDates, nightly_scheduler
+from daemon.scheduler import (
+    NIGHTLY_JOB,
+    NightlyDates,
+    nightly_due_through,
+    nightly_scheduler,
+)
 from daemon.settings import Settings
 
 log = structlog.get_logger("daemon.service")
@@ -144,13 +150,22 @@ async def scan_loop(
     deliver_now: asyncio.Event,
 ) -> None:
     """Scan what is due; look back for owed days at start and every interval."""
+    nightly = CronTrigger.from_crontab(settings.scan_cron, timezone=settings.zone)
     next_lookback = time.monotonic()
     lookback_failures = 0
+    at_start = True
     while not stop.is_set():
         queue.event.clear()  # before looking: an ask from now on wakes the wait below
         if time.monotonic() >= next_lookback:
+            now = datetime.now(UTC)
+            last = (
+                yesterday(settings.zone, now)
+                if at_start
+                else nightly_due_through(nightly, now, settings.zone)
+            )
             try:
-                await look_back(db, settings, queue)
+                await look_back(db, settings, queue, last)
+                at_start = False
                 lookback_failures = 0
                 next_lookback = time.monotonic() + settings.lookback_interval_seconds
             except Exception:  # the database is away: look again soon, with backoff
@@ -168,8 +183,8 @@ async def scan_loop(
         await wait_any(queue.event, stop, at_most=max(0.0, wake_at - time.monotonic()))
 
 
-async def look_back(db: Db, settings: Settings, queue: DayQueue) -> None:
-    owed = await owed_days(db, yesterday(settings.zone), settings.catchup_days)
+async def look_back(db: Db, settings: Settings, queue: DayQueue, last: date) -> None:
+    owed = await owed_days(db, last, settings.catchup_days)
     for reason in ("missed", "incomplete"):
         days = [o.stats_date for o in owed if o.reason == reason]
         trigger = "catchup" if reason == "missed" else "incomplete"

@@ -18,7 +18,7 @@ from daemon.lookback import lookback_window
 from daemon.notify import Notifier, socket_address, watchdog_interval
 from daemon.retention import retention_cutoff
 from daemon.scanqueue import DayQueue, retry_delay
-from daemon.scheduler import NightlyDates
+from daemon.scheduler import NightlyDates, nightly_due_through
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 
@@ -165,6 +165,34 @@ def test_the_overlap_really_fires_twice_so_the_guard_matters() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     fires = _fire_times("30 2 * * *", berlin, datetime(2026, 10, 25, tzinfo=berlin), days=1)
     assert len(fires) == 2
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "now", "through"),
+    [
+        ("0 2 * * *", "UTC", "2026-03-10T01:59:00+00:00", date(2026, 3, 8)),
+        ("0 2 * * *", "UTC", "2026-03-10T02:00:00+00:00", date(2026, 3, 9)),
+        ("0 2 * * *", "UTC", "2026-03-10T23:59:00+00:00", date(2026, 3, 9)),
+        # in the stats zone: 02:00 in New York is 06:00 UTC in summer time
+        ("0 2 * * *", "America/New_York", "2026-03-10T05:59:00+00:00", date(2026, 3, 8)),
+        ("0 2 * * *", "America/New_York", "2026-03-10T06:00:00+00:00", date(2026, 3, 9)),
+        # the spring-forward night: 02:30 does not exist, the run is at 03:30 EDT
+        ("30 2 * * *", "America/New_York", "2026-03-08T07:29:00+00:00", date(2026, 3, 6)),
+        ("30 2 * * *", "America/New_York", "2026-03-08T07:30:00+00:00", date(2026, 3, 7)),
+        # the fall-back night in Berlin: the first 02:30 (CEST) is 00:30 UTC
+        ("30 2 * * *", "Europe/Berlin", "2026-10-25T00:29:00+00:00", date(2026, 10, 23)),
+        ("30 2 * * *", "Europe/Berlin", "2026-10-25T00:31:00+00:00", date(2026, 10, 24)),
+        # a cron that does not fire today: only up to the day before yesterday
+        ("0 2 1 1 *", "UTC", "2026-03-10T12:00:00+00:00", date(2026, 3, 8)),
+        ("* * * * *", "UTC", "2026-03-10T00:00:30+00:00", date(2026, 3, 9)),
+    ],
+)
+def test_the_periodic_look_back_never_runs_ahead_of_the_nightly_job(
+    cron: str, zone: str, now: str, through: date
+) -> None:
+    tz = ZoneInfo(zone)
+    trigger = CronTrigger.from_crontab(cron, timezone=tz)
+    assert nightly_due_through(trigger, datetime.fromisoformat(now), tz) == through
 
 
 # ---------------------------------------------------------------- sd_notify
