@@ -169,6 +169,9 @@ async def test_database_taken_away_mid_scan_then_the_day_is_scanned_and_delivere
             ) as (proc, port):
                 await proc.wait_for("service.ready")
                 await until_someone_waits_for_a_lock(holder)
+                health = f"http://127.0.0.1:{port}/healthz"
+                async with aiohttp.ClientSession() as http, http.get(health) as response:
+                    assert response.status == 200  # a long wait on a day's lock is alive
 
                 # The database goes away: no new connections, every one cut (the
                 # holder's too, which ends the other daemon's lock).
@@ -183,6 +186,9 @@ async def test_database_taken_away_mid_scan_then_the_day_is_scanned_and_delivere
                     "service.scan_retry_scheduled", times=3, stats_date=day.isoformat()
                 )
                 assert proc.count("service.scan_crashed") >= 1
+                async with aiohttp.ClientSession() as http, http.get(health) as response:
+                    assert response.status == 503
+                    assert "database" in await response.json()
                 await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
 
                 # Back: the day is scanned and delivered, without a signal or restart.
