@@ -15,13 +15,31 @@ Connection: TypeAlias = Any
 Record: TypeAlias = Any
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Any:
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout: float = 0,
+    lock_timeout: float = 0,
+    connect_timeout: float = 60,
+) -> Any:
+    """A pool; the timeouts (seconds, 0: none) bound every wait of its connections."""
+    # Every timestamp the daemon writes or compares is UTC.
+    server_settings = {"application_name": "dailystats", "timezone": "UTC"}
+    if statement_timeout:
+        server_settings["statement_timeout"] = str(int(statement_timeout * 1000))
+    if lock_timeout:
+        server_settings["lock_timeout"] = str(int(lock_timeout * 1000))
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        # Every timestamp the daemon writes or compares is UTC.
-        server_settings={"application_name": "dailystats", "timezone": "UTC"},
+        timeout=connect_timeout,
+        # The server cancels a statement first; this catches a server that stopped
+        # answering at all (a half-open connection), where no cancel arrives.
+        command_timeout=statement_timeout + 30 if statement_timeout else None,
+        server_settings=server_settings,
     )
 
 

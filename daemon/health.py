@@ -1,8 +1,15 @@
-"""/healthz and /metrics on HEALTH_PORT, for systemd watchers, Docker and Prometheus."""
+"""/healthz and /metrics on HEALTH_PORT, for systemd watchers, Docker and Prometheus.
+
+/healthz fails (503) in the cases the systemd watchdog stops being pinged: a worker
+that died (``problem`` says which), an event loop that is blocked (then nothing here
+answers at all, and the caller's timeout is the failure), and also a database that
+cannot be reached.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -10,9 +17,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from daemon.db import Db
 from daemon.metrics import REGISTRY
 
+Problem = Callable[[], str | None]
 
-def health_app(db: Db) -> web.Application:
+
+def health_app(db: Db, problem: Problem | None = None) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
+        trouble = problem() if problem is not None else None
+        if trouble is not None:
+            return web.json_response({"ok": False, "daemon": trouble}, status=503)
         try:
             await asyncio.wait_for(db.fetchval("db_now"), timeout=5)
         except Exception as exc:  # any failure to reach the database is "unhealthy"
@@ -30,8 +42,10 @@ def health_app(db: Db) -> web.Application:
     return app
 
 
-async def start_health_server(db: Db, port: int, host: str = "0.0.0.0") -> web.AppRunner:
-    runner = web.AppRunner(health_app(db), access_log=None)
+async def start_health_server(
+    db: Db, port: int, host: str = "0.0.0.0", problem: Problem | None = None
+) -> web.AppRunner:
+    runner = web.AppRunner(health_app(db, problem), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from daemon.db import Db
 from daemon.scan import ScanReport
 from daemon.webhook.sender import DeliverReport
 
@@ -71,6 +72,30 @@ INCOMPLETE = Counter(
     registry=REGISTRY,
 )
 
+# --- lifecycle (issue 8)
+AWAITING_RETRY = Gauge(
+    "dailystats_days_awaiting_retry",
+    "Days whose last scan failed or crashed, waiting for their retry",
+    registry=REGISTRY,
+)
+LOOKBACK = Counter(
+    "dailystats_lookback_days_total",
+    "Days the look-back found owed a scan: missed (no successful scan) or incomplete",
+    ["reason"],
+    registry=REGISTRY,
+)
+PRUNED = Counter(
+    "dailystats_pruned_rows_total",
+    "Rows deleted by retention, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+WORKERS_ALIVE = Gauge(
+    "dailystats_workers_alive",
+    "1 while the event loop runs and both workers (scan loop, retry loop) are alive",
+    registry=REGISTRY,
+)
+
 
 def record_scan(report: ScanReport, finished_at: float) -> None:
     SCANS.labels(report.status).inc()
@@ -89,9 +114,23 @@ def record_scan(report: ScanReport, finished_at: float) -> None:
         INCOMPLETE.labels(provider).inc()
 
 
-def record_deliveries(report: DeliverReport, pending: int, dead: int) -> None:
+def record_crash() -> None:
+    """A scan that ended in an exception rather than a report."""
+    SCANS.labels("crashed").inc()
+
+
+def record_deliveries(report: DeliverReport) -> None:
     DELIVERIES.labels("delivered").inc(report.delivered)
     DELIVERIES.labels("retrying").inc(report.retrying)
     DELIVERIES.labels("dead").inc(report.dead)
-    PENDING.set(pending)
-    DEAD.set(dead)
+
+
+async def refresh_from_db(db: Db) -> None:
+    """The gauges that describe the database, read from it: right after a restart too,
+    so a restart never reads as "no scan has ever succeeded"."""
+    row = await db.fetchrow("metrics_state")
+    assert row is not None
+    if row["last_success"] is not None:
+        LAST_SUCCESS.set(row["last_success"])
+    PENDING.set(row["pending"])
+    DEAD.set(row["dead"])

@@ -26,6 +26,7 @@ import aiohttp
 import structlog
 
 from daemon.dates import day_bounds
+from daemon.daylock import lock_day
 from daemon.db import Db, Tx
 from daemon.fetch import (
     FetchConfig,
@@ -58,6 +59,7 @@ class ScanConfig:
     completed_statuses: tuple[str, ...]
     prefer_live: bool
     stats_max_age: timedelta
+    day_lock_wait: float = 3600.0  # seconds (daemon.daylock)
 
     @classmethod
     def defaults(
@@ -78,6 +80,7 @@ class ScanConfig:
             completed_statuses=settings.completed_statuses,
             prefer_live=settings.stats_source_policy == "live_first",
             stats_max_age=timedelta(seconds=settings.video_stats_max_age_seconds),
+            day_lock_wait=settings.day_lock_wait_seconds,
         )
 
 
@@ -137,8 +140,8 @@ async def scan_day(
 ) -> ScanReport:
     """Scan one stats date; the report's ``status`` says how it ended.
 
-    A failed scan is a report, not an exception; only cancellation, and a database
-    that cannot be reached at all, propagate.
+    A failed scan is a report, not an exception; only cancellation, a day lock not had
+    in time (DayLockTimeout), and a database that cannot be reached at all, propagate.
     """
     bound = log.bind(stats_date=stats_date.isoformat(), trigger=trigger)
     bound.info("scan.started")
@@ -146,7 +149,7 @@ async def scan_day(
     async with db.connection() as conn:
         # Waits while another process scans this day; the run is recorded once it has
         # the day, so a waiting scan is never mistaken for a dead one.
-        await conn.execute("lock_day", stats_date)
+        await lock_day(conn, stats_date, config.day_lock_wait)
         try:
             run_id = await conn.fetchval("start_run", stats_date, trigger)
             await conn.execute("interrupt_stale_runs", stats_date, run_id)

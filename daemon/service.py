@@ -1,8 +1,10 @@
 """``dailystats run``: the daemon, its lifecycle read top to bottom in :func:`serve`.
 
-Two workers share one pool: the scan loop (fed by the nightly cron job, SIGHUP and the
-catch-up of missed days) and the retry loop (due webhook deliveries, on its own clock
-and right after each scan). SIGTERM/SIGINT stop it in explicit steps.
+Two workers share one pool: the scan loop (fed by the nightly cron job, SIGHUP, the
+look-back of owed days and the retries of failed ones) and the retry loop (due webhook
+deliveries, on its own clock and right after each scan; retention rides along). Under
+systemd (``Type=notify``) it says READY, pings the watchdog while alive, and says
+STOPPING on SIGTERM/SIGINT, then stops in explicit steps.
 """
 
 from __future__ import annotations
@@ -10,56 +12,36 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from daemon import metrics
-from daemon.dates import days_between, yesterday
+from daemon.dates import yesterday
+from daemon.daylock import DayLockTimeout
 from daemon.db import Db, create_pool
 from daemon.health import start_health_server
+from daemon.liveness import Workers, wait_any, watchdog
+from daemon.lookback import owed_days
 from daemon.migrations import pending_migrations
+from daemon.notify import Notifier
 from daemon.pipeline import deliver_pass, scan_and_deliver
 from daemon.redact import describe
+from daemon.retention import prune
+from daemon.scanqueue import DayQueue, retry_delay
+from daemon.scheduler import (
+    NIGHTLY_JOB,
+    NightlyDates,
+    nightly_due_through,
+    nightly_scheduler,
+)
 from daemon.settings import Settings
-from daemon.webhook.outbox import delivery_summary
 
 log = structlog.get_logger("daemon.service")
 
-
-@dataclass(slots=True)
-class ScanRequests:
-    """Days waiting to be scanned. Asking for a day already waiting adds nothing, so any
-    number of SIGHUPs during a scan give exactly one more scan."""
-
-    waiting: dict[date, str] = field(default_factory=dict)
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def ask(self, days: Iterable[date], trigger: str) -> None:
-        for day in days:
-            self.waiting.setdefault(day, trigger)
-        if self.waiting:
-            self.event.set()
-
-    def take(self) -> list[tuple[date, str]]:
-        taken = sorted(self.waiting.items())
-        self.waiting.clear()
-        self.event.clear()
-        return taken
-
-
-async def wait_any(*events: asyncio.Event, at_most: float | None = None) -> None:
-    """Until one of ``events`` is set, or ``at_most`` seconds pass."""
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+# Retention runs at start and then this often (it only ever finds a day's worth).
+RETENTION_EVERY_SECONDS = 6 * 3600.0
 
 
 def run_service(settings: Settings) -> int:
@@ -67,10 +49,15 @@ def run_service(settings: Settings) -> int:
 
 
 async def serve(settings: Settings) -> int:
-    # 1. the database, migrated
+    notifier = Notifier()
+    # 1. the database, migrated; every wait on it bounded
     try:
         pool = await create_pool(
-            settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+            settings.database_url.get_secret_value(),
+            max_size=settings.database_pool_size,
+            statement_timeout=settings.database_statement_timeout_seconds,
+            lock_timeout=settings.database_lock_timeout_seconds,
+            connect_timeout=settings.database_connect_timeout_seconds,
         )
     except Exception as exc:  # unreachable, refused, bad credentials: all end here
         log.error("service.database_unreachable", error=describe(exc))
@@ -86,55 +73,63 @@ async def serve(settings: Settings) -> int:
         # 2. signals and the requests they make
         stop = asyncio.Event()
         deliver_now = asyncio.Event()
-        requests = ScanRequests()
+        queue = DayQueue()
         zone = settings.zone
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(
-            signal.SIGHUP, lambda: _log_and_ask(requests, [yesterday(zone)], "sighup")
+            signal.SIGHUP, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup")
         )
 
-        # 3. the nightly job
-        scheduler = AsyncIOScheduler(timezone=zone)
-        scheduler.add_job(
-            lambda: requests.ask([yesterday(zone)], "cron"),
-            CronTrigger.from_crontab(settings.scan_cron, timezone=zone),
-            id="nightly-scan",
-            coalesce=True,
-            misfire_grace_time=3600,
-        )
+        # 3. the nightly job, a coroutine on this loop (daemon.scheduler says why)
+        nightly_dates = NightlyDates()
+
+        async def nightly() -> None:
+            day = nightly_dates.day_for(datetime.now(UTC), zone)
+            if day is None:  # the same night again (a daylight-saving overlap)
+                log.info("service.nightly_repeat_skipped")
+                return
+            _log_and_ask(queue, [day], "cron")
+
+        scheduler = nightly_scheduler(zone, settings.scan_cron, nightly)
         scheduler.start()
 
-        # 4. health and metrics
+        # 4. the workers, health and metrics
+        try:
+            await metrics.refresh_from_db(db)
+        except Exception:  # the metrics are refreshed again after each scan and pass
+            log.warning("service.metrics_refresh_failed", exc_info=True)
+        workers = Workers()
+        workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now))
+        workers.start("retry", retry_loop(db, settings, stop, deliver_now))
+        metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
         health = None
         if settings.health_port:
-            health = await start_health_server(db, settings.health_port)
-
-        # 5. days missed while the daemon was down, then the workers
-        requests.ask(await missed_days(db, settings), "catchup")
-        workers = [
-            asyncio.create_task(scan_loop(db, settings, requests, stop, deliver_now)),
-            asyncio.create_task(retry_loop(db, settings, stop, deliver_now)),
-        ]
+            health = await start_health_server(db, settings.health_port, problem=workers.problem)
+        pinger = asyncio.create_task(watchdog(notifier, workers, stop))
+        notifier.send("READY=1")
         log.info(
             "service.ready",
             scan_cron=settings.scan_cron,
             timezone=settings.stats_timezone,
             health_port=settings.health_port or None,
-            next_scan=str(scheduler.get_job("nightly-scan").next_run_time),
+            next_scan=str(scheduler.get_job(NIGHTLY_JOB).next_run_time),
+            watchdog_seconds=notifier.watchdog_seconds,
         )
 
-        # 6. run until told to stop, then stop in steps
+        # 5. run until told to stop, then stop in steps
         await stop.wait()
+        notifier.send("STOPPING=1")
         log.info("service.stopping")
         scheduler.shutdown(wait=False)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        _, unfinished = await asyncio.wait(workers, timeout=settings.shutdown_grace_seconds)
+        running = list(workers.tasks.values())
+        _, unfinished = await asyncio.wait(running, timeout=settings.shutdown_grace_seconds)
         for task in unfinished:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*running, pinger, return_exceptions=True)
         if health is not None:
             await health.cleanup()
     finally:
@@ -143,54 +138,124 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
-def _log_and_ask(requests: ScanRequests, days: list[date], trigger: str) -> None:
+def _log_and_ask(queue: DayQueue, days: list[date], trigger: str) -> None:
     log.info("service.rescan_requested", trigger=trigger, stats_date=days[0].isoformat())
-    requests.ask(days, trigger)
-
-
-async def missed_days(db: Db, settings: Settings) -> list[date]:
-    """Days of the look-back window without a successful scan."""
-    if settings.catchup_days == 0:
-        return []
-    last = yesterday(settings.zone)
-    first = last - timedelta(days=settings.catchup_days - 1)
-    done = {r["stats_date"] for r in await db.fetch("succeeded_days", first, last)}
-    return [d for d in days_between(first, last) if d not in done]
+    queue.ask(days, trigger, time.monotonic())
 
 
 async def scan_loop(
     db: Db,
     settings: Settings,
-    requests: ScanRequests,
+    queue: DayQueue,
     stop: asyncio.Event,
     deliver_now: asyncio.Event,
 ) -> None:
+    """Scan what is due; look back for owed days at start and every interval."""
+    nightly = CronTrigger.from_crontab(settings.scan_cron, timezone=settings.zone)
+    next_lookback = time.monotonic()
+    lookback_failures = 0
+    at_start = True
     while not stop.is_set():
-        await wait_any(requests.event, stop)
-        for day, trigger in requests.take():
+        queue.event.clear()  # before looking: an ask from now on wakes the wait below
+        if time.monotonic() >= next_lookback:
+            now = datetime.now(UTC)
+            last = (
+                yesterday(settings.zone, now)
+                if at_start
+                else nightly_due_through(nightly, now, settings.zone)
+            )
+            try:
+                await look_back(db, settings, queue, last)
+                at_start = False
+                lookback_failures = 0
+                next_lookback = time.monotonic() + settings.lookback_interval_seconds
+            except Exception:  # the database is away: look again soon, with backoff
+                lookback_failures += 1
+                wait = _backoff(settings, lookback_failures)
+                log.warning("service.lookback_failed", retry_in=round(wait, 1), exc_info=True)
+                next_lookback = time.monotonic() + wait
+        for day, trigger in queue.take_due(time.monotonic()):
             if stop.is_set():
                 break
-            try:
-                result = await scan_and_deliver(db, settings, [day], trigger=trigger, deliver=False)
-            except Exception:  # the loop outlives any one scan; the next request retries
-                log.exception("service.scan_crashed", stats_date=day.isoformat())
-                continue
-            for report in result.reports:
-                metrics.record_scan(report, time.time())
+            await scan_once(db, settings, queue, day, trigger)
             deliver_now.set()
+        due = queue.next_due()
+        wake_at = next_lookback if due is None else min(next_lookback, due)
+        await wait_any(queue.event, stop, at_most=max(0.0, wake_at - time.monotonic()))
+
+
+async def look_back(db: Db, settings: Settings, queue: DayQueue, last: date) -> None:
+    owed = await owed_days(db, last, settings.catchup_days)
+    for reason in ("missed", "incomplete"):
+        days = [o.stats_date for o in owed if o.reason == reason]
+        trigger = "catchup" if reason == "missed" else "incomplete"
+        added = queue.offer(days, trigger, time.monotonic())
+        if added:
+            metrics.LOOKBACK.labels(reason).inc(len(added))
+            log.info("service.lookback", reason=reason, days=[d.isoformat() for d in added])
+
+
+async def scan_once(db: Db, settings: Settings, queue: DayQueue, day: date, trigger: str) -> None:
+    """One scan of one day; a failure or a crash schedules its retry, never raises."""
+    ok = False
+    try:
+        result = await scan_and_deliver(db, settings, [day], trigger=trigger, deliver=False)
+        for report in result.reports:
+            metrics.record_scan(report, time.time())
+        ok = result.ok
+    except DayLockTimeout as exc:  # another process scans it: wait our turn, later
+        log.warning("service.day_busy", stats_date=day.isoformat(), error=str(exc))
+    except Exception:  # the loop outlives any one scan; the retry below tries again
+        metrics.record_crash()
+        log.exception("service.scan_crashed", stats_date=day.isoformat())
+    if ok:
+        queue.succeeded(day)
+    else:
+        failures, wait = queue.failed(day, time.monotonic(), lambda n: _backoff(settings, n))
+        log.warning(
+            "service.scan_retry_scheduled",
+            stats_date=day.isoformat(),
+            failures=failures,
+            retry_in=round(wait, 1),
+        )
+    metrics.AWAITING_RETRY.set(len(queue.failures))
+    await _refresh_metrics(db)
+
+
+def _backoff(settings: Settings, failures: int) -> float:
+    return retry_delay(failures, settings.scan_retry_base_seconds, settings.scan_retry_max_seconds)
+
+
+async def _refresh_metrics(db: Db) -> None:
+    try:
+        await metrics.refresh_from_db(db)
+    except Exception:  # the next scan or pass refreshes them
+        log.warning("service.metrics_refresh_failed", exc_info=True)
 
 
 async def retry_loop(
     db: Db, settings: Settings, stop: asyncio.Event, deliver_now: asyncio.Event
 ) -> None:
+    next_prune = time.monotonic()
     while not stop.is_set():
         deliver_now.clear()
         try:
-            report = await deliver_pass(db, settings)
-            summary = await delivery_summary(db)
-            metrics.record_deliveries(
-                report, summary["counts"]["pending"], summary["counts"]["dead"]
-            )
+            report = await deliver_pass(db, settings, stop=stop)
+            metrics.record_deliveries(report)
         except Exception:  # a database blip must not end the retry loop
             log.exception("service.delivery_pass_crashed")
+        await _refresh_metrics(db)
+        if settings.retention_days and time.monotonic() >= next_prune and not stop.is_set():
+            next_prune = time.monotonic() + RETENTION_EVERY_SECONDS
+            await _prune(db, settings, stop)
         await wait_any(deliver_now, stop, at_most=settings.webhook_retry_interval_seconds)
+
+
+async def _prune(db: Db, settings: Settings, stop: asyncio.Event) -> None:
+    try:
+        pruned = await prune(db, settings.retention_days, stop=stop)
+    except Exception:  # tried again at the next round
+        log.warning("service.retention_failed", exc_info=True)
+        return
+    for kind, count in pruned.items():
+        metrics.PRUNED.labels(kind).inc(count)

@@ -87,6 +87,25 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     migrations_dir: Path | None = None
 
+    # --- lifecycle (issue 8): scan retries, look-back, database timeouts, retention
+    # A failed or crashed scan of a day is tried again after a backoff that doubles from
+    # the base up to the cap (with jitter), until it succeeds.
+    scan_retry_base_seconds: float = Field(60.0, gt=0, le=86400)
+    scan_retry_max_seconds: float = Field(3600.0, gt=0, le=86400)
+    # How often the look-back (days without a successful scan, incomplete days whose
+    # provider stop has cleared) is checked again while the daemon runs.
+    lookback_interval_seconds: float = Field(900.0, gt=0, le=86400)
+    # How long a scan waits for a day another process is scanning before it gives up
+    # and retries later: a hung holder never holds this daemon up for ever.
+    day_lock_wait_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
+    # Server-side bounds on every statement and lock wait of the daemon (0 turns one off).
+    database_statement_timeout_seconds: float = Field(600.0, ge=0, le=86400)
+    database_lock_timeout_seconds: float = Field(30.0, ge=0, le=86400)
+    database_connect_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    # Scan runs, cached stats, short links and replaced deliveries older than this are
+    # pruned by the daemon (0 keeps everything).
+    retention_days: int = Field(400, ge=0, le=36500)
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr) -> SecretStr:
