@@ -73,7 +73,7 @@ def test_example_settings_load_with_only_database_url_set(
         )
     )
     settings = load_settings(_env_file=env_file)
-    assert settings.database_url == "postgresql://u:p@127.0.0.1:5432/bot"
+    assert settings.database_url.get_secret_value() == "postgresql://u:p@127.0.0.1:5432/bot"
     # The empty ones are unset: defaults, providers off, no default callback.
     assert settings.webhook_default_url is None
     assert settings.webhook_default_secret is None

@@ -150,9 +150,9 @@ async def test_the_same_url_from_another_source_is_a_new_delivery(db: Db) -> Non
 async def test_migration_0010_labels_old_versions_safely_and_runs_again(db: Db) -> None:
     """Versions queued before url_source existed: only a task without a URL went to the
     default receiver; the rest are the task's own, so the default secret stays home."""
-    from daemon.migrations import DEFAULT_DIR
+    from daemon.migrations import default_dir
 
-    sql = (DEFAULT_DIR / "0010_delivery_url_source.sql").read_text(encoding="utf-8")
+    sql = (default_dir() / "0010_delivery_url_source.sql").read_text(encoding="utf-8")
     with_url = await add_task(db, "https://x2c.example/hook", secret=TASK_SECRET)
     without_url = await add_task(db, None, secret=TASK_SECRET)
     await db.pool.execute("ALTER TABLE dailystats_deliveries DROP COLUMN url_source")
