@@ -123,10 +123,10 @@ async def test_scan_fetches_each_missing_video_once_and_delivers_signed_stats(
     assert sorted(len(c.ids) for c in youtube_calls) == [10, 50]
     assert set(providers.asked().values()) == {1}
     assert VideoRef("dy", "999") not in providers.asked()
-    # TikHub's rate limit, per endpoint: never more than 5 (+1 at the edge) calls a second.
+    # The cheapest plan: 6 TikTok singles, one Douyin detail and one statistics call.
+    # (The per-endpoint rate limit is proven with an injected clock in test_fetch_unit;
+    # arrival times at a server on a loaded machine prove nothing.)
     assert providers.tikhub_calls() == {"tiktok": 6, "douyin": 1, "douyin_statistics": 1}
-    tiktok = sorted(r.at for r in providers.requests_to("tiktok"))
-    assert all(sum(1 for t in tiktok if s <= t < s + 1) <= 6 for s in tiktok)
 
     async with db.connection() as tx:
         rows = await stored_rows(tx.conn, DAY)
