@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from daemon.db import Db, create_pool
+from daemon.db import Db, pool_for
 from daemon.logs import configure_logging, requested_format, startup_error
 from daemon.migrations import MigrationError, apply_migrations, pending_migrations
 from daemon.redact import one_line, redact_text, redact_value, register_settings
@@ -145,9 +145,8 @@ async def _run(command: Awaitable[Outcome]) -> Outcome:
 @asynccontextmanager
 async def open_db(settings: Settings, *, migrated: bool = True) -> AsyncIterator[Db]:
     try:
-        pool = await create_pool(
-            settings.database_url.get_secret_value(), max_size=settings.database_pool_size
-        )
+        # Every command's waits are bounded as the daemon's are, but migrate's (see pool_for).
+        pool = await pool_for(settings, bounded=migrated)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise CommandError(f"cannot connect to DATABASE_URL: {one_line(exc)}") from None
     try:

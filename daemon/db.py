@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
 from daemon.queries import QUERIES
+
+if TYPE_CHECKING:
+    from daemon.settings import Settings
 
 # asyncpg ships no type hints: these name what a value is, for readers.
 Connection: TypeAlias = Any
@@ -40,6 +43,21 @@ async def create_pool(
         # answering at all (a half-open connection), where no cancel arrives.
         command_timeout=statement_timeout + 30 if statement_timeout else None,
         server_settings=server_settings,
+    )
+
+
+async def pool_for(settings: Settings, *, bounded: bool = True) -> Any:
+    """The pool the daemon and the commands use, its waits bounded by the settings.
+
+    ``bounded=False`` (migrate): a migration may build an index for longer than any
+    statement timeout, and waits for another host's migration on its advisory lock.
+    """
+    return await create_pool(
+        settings.database_url.get_secret_value(),
+        max_size=settings.database_pool_size,
+        statement_timeout=settings.database_statement_timeout_seconds if bounded else 0,
+        lock_timeout=settings.database_lock_timeout_seconds if bounded else 0,
+        connect_timeout=settings.database_connect_timeout_seconds,
     )
 
 

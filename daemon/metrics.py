@@ -72,6 +72,12 @@ INCOMPLETE = Counter(
     registry=REGISTRY,
 )
 
+UNSIGNED = Counter(
+    "dailystats_deliveries_unsigned_total",
+    "Attempts sent to a task's own URL without a signature (the task has no secret)",
+    registry=REGISTRY,
+)
+
 # --- lifecycle (issue 8)
 AWAITING_RETRY = Gauge(
     "dailystats_days_awaiting_retry",
@@ -123,6 +129,7 @@ def record_deliveries(report: DeliverReport) -> None:
     DELIVERIES.labels("delivered").inc(report.delivered)
     DELIVERIES.labels("retrying").inc(report.retrying)
     DELIVERIES.labels("dead").inc(report.dead)
+    UNSIGNED.inc(report.unsigned)
 
 
 async def refresh_from_db(db: Db) -> None:

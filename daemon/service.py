@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from daemon import metrics
 from daemon.dates import yesterday
 from daemon.daylock import DayLockTimeout
-from daemon.db import Db, create_pool
+from daemon.db import Db, pool_for
 from daemon.health import start_health_server
 from daemon.liveness import Workers, wait_any, watchdog
 from daemon.lookback import owed_days
@@ -52,13 +52,7 @@ async def serve(settings: Settings) -> int:
     notifier = Notifier()
     # 1. the database, migrated; every wait on it bounded
     try:
-        pool = await create_pool(
-            settings.database_url.get_secret_value(),
-            max_size=settings.database_pool_size,
-            statement_timeout=settings.database_statement_timeout_seconds,
-            lock_timeout=settings.database_lock_timeout_seconds,
-            connect_timeout=settings.database_connect_timeout_seconds,
-        )
+        pool = await pool_for(settings)
     except Exception as exc:  # unreachable, refused, bad credentials: all end here
         log.error("service.database_unreachable", error=describe(exc))
         return 1
