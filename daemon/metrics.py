@@ -28,7 +28,8 @@ LAST_SUCCESS = Gauge(
 )
 VIDEOS = Counter(
     "dailystats_scan_videos_total",
-    "Videos seen by scans: fetched, gone, failed (fetch errors), missing (no stats at all)",
+    "Videos seen by scans: fetched, gone, failed (fetch errors), missing (no stats at all),"
+    " stale (counted on their last known stats)",
     ["result"],
     registry=REGISTRY,
 )
@@ -59,6 +60,7 @@ def record_scan(report: ScanReport, finished_at: float) -> None:
     VIDEOS.labels("gone").inc(report.videos_gone)
     VIDEOS.labels("failed").inc(report.videos_failed)
     VIDEOS.labels("missing").inc(report.videos_missing)
+    VIDEOS.labels("stale").inc(report.videos_stale)
 
 
 def record_deliveries(report: DeliverReport, pending: int, dead: int) -> None:
