@@ -17,11 +17,22 @@ CREATE OR REPLACE FUNCTION dailystats_usable(count_json jsonb) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE jsonb_typeof(count_json)
         WHEN 'string' THEN dailystats_usable(count_json #>> '{}')
-        WHEN 'number' THEN (
-            SELECT CASE WHEN n >= 0 AND n <= 9223372036854775807 AND n = trunc(n)
-                        THEN n::bigint END
-            FROM (SELECT count_json::numeric AS n) AS v)
+        WHEN 'number' THEN
+            CASE WHEN count_json::numeric BETWEEN 0 AND 9223372036854775807
+                  AND count_json::numeric = trunc(count_json::numeric)
+                 THEN count_json::numeric::bigint END
     END
+$$;
+
+-- The same, for the scan: count_text is the count as jsonb_to_record gives it as text
+-- (a string's content, a number's digits), count_json the JSON value itself. Digits, the
+-- common case, take the cheap text rule; only the rest (100000.0, "1e5", true, ...)
+-- needs the JSON type. Both are plain SQL so PostgreSQL inlines them into the scan.
+CREATE OR REPLACE FUNCTION dailystats_usable(count_text text, count_json jsonb) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN count_text IS NULL THEN NULL
+                WHEN translate(count_text, '0123456789', '') = '' THEN dailystats_usable(count_text)
+                ELSE dailystats_usable(count_json) END
 $$;
 
 -- The form two short links are compared in while unresolved, and the key they are

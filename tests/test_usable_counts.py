@@ -113,3 +113,19 @@ async def test_sql_and_python_agree_on_generated_numbers(db_url: str, text: str)
         assert await sql_count(conn, text) == python_count(text)
     finally:
         await conn.close()
+
+
+async def test_the_scans_two_argument_form_agrees(db_url: str) -> None:
+    """The scan passes the count as text (jsonb_to_record) and as its JSON value."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        for text, expected in CASES:
+            got = await conn.fetchval(
+                "SELECT dailystats_usable(x.view_count, d -> 'view_count')"
+                " FROM (SELECT $1::jsonb AS d) s,"
+                " jsonb_to_record(s.d) AS x(view_count text)",
+                '{"view_count": ' + text + "}",
+            )
+            assert got == expected, text
+    finally:
+        await conn.close()

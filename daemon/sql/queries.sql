@@ -57,11 +57,11 @@ SELECT s.id,
        (s.k).video_id,
        (s.k).is_short,
        CASE WHEN (s.k).is_short THEN dailystats_short_link(s.link) END AS short_link,
-       dailystats_usable(x.view_count) AS views,
-       dailystats_usable(x.like_count) AS likes,
-       dailystats_usable(x.comment_count) AS comments,
-       dailystats_usable(x.share_count) AS shares,
-       dailystats_usable(x.collect_count) AS collects
+       dailystats_usable(x.view_count, s.details -> 'view_count') AS views,
+       dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
+       dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
+       dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
+       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects
 FROM (
     SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link,
            dailystats_classify(ut.platform, ut.submission_link) AS k,
@@ -70,11 +70,11 @@ FROM (
     WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
     OFFSET 0
 ) s
--- Each count as its JSON value, so a number (1e5, 100000.0) and a string of digits are
--- told apart: dailystats_usable(jsonb) takes both, as section 3 says.
+-- Each count as text: a JSON number and a JSON string of digits read alike; anything
+-- else is judged by its JSON value (an integral number such as 100000.0 counts).
 LEFT JOIN LATERAL jsonb_to_record(s.details)
-    AS x(view_count jsonb, like_count jsonb, comment_count jsonb, share_count jsonb,
-         collect_count jsonb) ON true
+    AS x(view_count text, like_count text, comment_count text, share_count text,
+         collect_count text) ON true
 
 -- name: analyze_day_completions --
 ANALYZE pg_temp.day_completions
