@@ -149,3 +149,14 @@ def test_explain_as_a_command(db_url: str) -> None:
     missing = run_cli("explain", "--task", "99", "--date", "2024-12-09", env=env)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "dailystats: no task 99 in drama_tasks"
+
+
+async def test_status_shows_videos_on_last_known_stats(db: Db, db_url: str) -> None:
+    await _world(db)
+    report = await scan_day(db, DAY, ScanConfig.defaults(), trigger="test")
+    assert report.videos_stale == 1  # the Douyin video since gone, on its last known stats
+    result = await asyncio.to_thread(run_cli, "status", env={"DATABASE_URL": db_url})
+    assert result.returncode == 0, result.stderr
+    assert "missing=3 stale=1" in result.stdout
+    as_json = await asyncio.to_thread(run_cli, "status", "--json", env={"DATABASE_URL": db_url})
+    assert json.loads(as_json.stdout)["runs"][0]["videos_stale"] == 1
