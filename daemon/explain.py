@@ -33,7 +33,8 @@ SOURCES = {
     "cache": "fetched from the API before the last scan, still fresh",
     "live": "fetched from the API by the last scan",
     "last_known": "the last stats fetched, however old (API down, stopped, over budget,"
-    " a partial answer, or the video since gone): asked again at a later scan",
+    " a partial answer, or the video since gone; a count no fetch reported comes from the"
+    " saved details): asked again at a later scan",
     "missing": "no stats at all: counts 0, asked again at the next scan",
 }
 

@@ -156,9 +156,16 @@ def expected_scan(
         have = {"fresh": fresh, "known": known, "saved": has_saved}
         source = next((s for s in order if have[s]), "missing")
         sources[source] += 1
-        if source in ("fresh", "known"):
+        if source == "fresh":
             assert row_cached is not None
-            counts = [c or 0 for c in row_cached.counts]
+            counts = [c or 0 for c in row_cached.counts]  # e.g. hidden YouTube likes: 0
+        elif source == "known":
+            # A count no fetch reported falls back to the saved one (freshest that has it).
+            assert row_cached is not None
+            counts = [
+                c if c is not None else (b or 0)
+                for c, b in zip(row_cached.counts, best, strict=True)
+            ]
         elif source == "saved":
             counts = [b or 0 for b in best]
         else:

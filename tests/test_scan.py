@@ -455,3 +455,44 @@ async def test_a_run_left_running_by_a_dead_process_is_marked_interrupted(db: Db
     async with db.connection() as tx:
         statuses = dict(await tx.conn.fetch("SELECT id, status FROM dailystats_scan_runs"))
     assert statuses == {dead: "interrupted", report.run_id: "succeeded"}
+
+
+async def test_a_count_no_fetch_reported_comes_from_the_saved_details(db: Db) -> None:
+    """Douyin's play-count call failed (views unknown), its detail call answered."""
+    day = date(2024, 12, 9)
+    at = datetime(2024, 12, 9, 1, 0)
+    saved = {"view_count": 5000, "comment_count": 1}
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1])
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(
+                    1,
+                    1,
+                    1,
+                    "submitted",
+                    "dy",
+                    f"https://www.douyin.com/video/{DY_IDS[0]}",
+                    at,
+                    saved,
+                )
+            ],
+        )
+        await insert_cache(
+            tx.conn,
+            [CachedStats("dy", DY_IDS[0], "ok", (None, 7, 50, None, 70), fresh=True, partial=True)],
+        )
+    # live_first: the API's counts where it had them, the saved views where it had none.
+    report = await scan_day(db, day, _config("UTC", prefer_live=True), trigger="test")
+    assert report.videos_stale == 1
+    async with db.connection() as tx:
+        row = (await stored_rows(tx.conn, day))[1]
+    assert (row["dy_view_count"], row["dy_like_count"], row["dy_comment_count"]) == (5000, 7, 50)
+    assert (row["dy_share_count"], row["dy_collect_count"]) == (0, 70)
+    # saved_first: the saved details win whole.
+    report = await scan_day(db, day, _config("UTC"), trigger="test")
+    assert report.videos_stale == 0
+    async with db.connection() as tx:
+        row = (await stored_rows(tx.conn, day))[1]
+    assert (row["dy_view_count"], row["dy_comment_count"], row["dy_collect_count"]) == (5000, 1, 0)

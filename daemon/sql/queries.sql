@@ -205,11 +205,13 @@ sourced AS (
     FROM cached c
 )
 SELECT s.*,
-       CASE s.source WHEN 'saved' THEN coalesce(s.saved_views, 0) WHEN 'missing' THEN 0 ELSE coalesce(s.cached_views, 0) END AS views,
-       CASE s.source WHEN 'saved' THEN coalesce(s.saved_likes, 0) WHEN 'missing' THEN 0 ELSE coalesce(s.cached_likes, 0) END AS likes,
-       CASE s.source WHEN 'saved' THEN coalesce(s.saved_comments, 0) WHEN 'missing' THEN 0 ELSE coalesce(s.cached_comments, 0) END AS comments,
-       CASE s.source WHEN 'saved' THEN coalesce(s.saved_shares, 0) WHEN 'missing' THEN 0 ELSE coalesce(s.cached_shares, 0) END AS shares,
-       CASE s.source WHEN 'saved' THEN coalesce(s.saved_collects, 0) WHEN 'missing' THEN 0 ELSE coalesce(s.cached_collects, 0) END AS collects
+       -- Last known: a count no fetch ever reported (one of two calls failed) comes from
+       -- the saved details when they have it: each count from the freshest source.
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_views, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_views, s.saved_views, 0) ELSE coalesce(s.cached_views, 0) END AS views,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_likes, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_likes, s.saved_likes, 0) ELSE coalesce(s.cached_likes, 0) END AS likes,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_comments, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_comments, s.saved_comments, 0) ELSE coalesce(s.cached_comments, 0) END AS comments,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_shares, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_shares, s.saved_shares, 0) ELSE coalesce(s.cached_shares, 0) END AS shares,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_collects, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_collects, s.saved_collects, 0) ELSE coalesce(s.cached_collects, 0) END AS collects
 FROM sourced s
 
 -- name: drop_day_videos --
