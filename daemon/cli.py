@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     stops.add_argument("action", nargs="?", choices=("list", "clear"), default="list")
     stops.add_argument("provider", nargs="?", choices=("youtube", "tikhub"))
     command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
+    # explain (issue 7): where a task's numbers on a day come from
+    explain = command("explain", "each video of a task on a day and where its counts came from")
+    task = explain.add_mutually_exclusive_group(required=True)
+    task.add_argument("--task", type=int, help="the task, by drama_tasks.task_id")
+    task.add_argument("--x2c-task", type=int, help="the task, by X2C's id (external_task_id)")
+    explain.add_argument("--date", type=_date, help="the stats date (default: yesterday)")
     return parser
 
 
@@ -248,8 +254,8 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
         lines.append(
             f"  #{r['id']} {r['stats_date']} {r['trigger']:<8} {r['status']:<11} "
             f"tasks={r['task_count']} completions={r['completion_count']} "
-            f"missing={r['videos_missing']} queued={r['deliveries_queued']}"
-            + (f" error={r['error']}" if r["error"] else "")
+            f"missing={r['videos_missing']} stale={r['videos_stale']}"
+            f" queued={r['deliveries_queued']}" + (f" error={r['error']}" if r["error"] else "")
         )
     if not runs:
         lines.append("  none yet")
@@ -277,6 +283,26 @@ async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
     return Outcome("\n".join(lines), {"stops": stops})
 
 
+async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.dates import yesterday
+    from daemon.explain import ExplainError, explain_day
+    from daemon.scan import ScanConfig
+
+    day = args.date or yesterday(settings.zone)
+    async with open_db(settings) as db:
+        try:
+            explanation = await explain_day(
+                db,
+                ScanConfig.from_settings(settings),
+                day,
+                task_id=args.task,
+                external_task_id=args.x2c_task,
+            )
+        except ExplainError as exc:
+            raise CommandError(str(exc)) from None
+    return Outcome(explanation.text(), explanation.as_dict())
+
+
 HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]] = {
     "migrate": cmd_migrate,
     "scan": cmd_scan,
@@ -285,4 +311,5 @@ HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]
     "replay": cmd_replay,
     "status": cmd_status,
     "stops": cmd_stops,
+    "explain": cmd_explain,
 }

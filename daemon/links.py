@@ -156,6 +156,26 @@ def is_short_link(link: str | None) -> bool:
     return _is_or_under(parts.host, "tiktok.com") and parts.path.startswith("/t/")
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def short_link_key(link: str) -> str:
+    """The form short links are compared in while unresolved, and remembered by.
+
+    Trimmed, scheme dropped (``https://`` written), host lower-cased (ASCII only, as
+    the SQL side does), no trailing slash: ``dailystats_short_link`` in migration 0008.
+    """
+    rest = link.strip(_BLANKS)
+    if "://" in rest:
+        rest = rest.split("://", 1)[1]
+    end = len(rest)
+    for ch in "/?#":
+        i = rest.find(ch)
+        if 0 <= i < end:
+            end = i
+    return ("https://" + rest[:end].translate(_ASCII_LOWER) + rest[end:]).rstrip("/")
+
+
 def parse_video_link(link: str | None) -> VideoRef | None:
     """The video a full link names, judged by its host alone; None for short links and junk."""
     if link is None or is_short_link(link):

@@ -30,7 +30,8 @@ LAST_SUCCESS = Gauge(
 VIDEOS = Counter(
     "dailystats_scan_videos_total",
     "Videos seen by scans: fetched, gone, failed (fetch errors), missing (no stats at all),"
-    " stopped (not asked: provider stopped or over budget)",
+    " stopped (not asked: provider stopped or over budget),"
+    " stale (counted on their last known stats)",
     ["result"],
     registry=REGISTRY,
 )
@@ -118,6 +119,7 @@ def record_scan(report: ScanReport, finished_at: float) -> None:
         TIKHUB_SPEND.labels(endpoint).inc(spend["usd"])
     for provider in report.incomplete_providers:
         INCOMPLETE.labels(provider).inc()
+    VIDEOS.labels("stale").inc(report.videos_stale)
 
 
 def record_crash() -> None:

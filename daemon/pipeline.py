@@ -104,6 +104,7 @@ class PipelineResult:
         lines = [
             f"{r.stats_date} {r.status}: {r.task_count} tasks, {r.completion_count} completions,"
             f" {r.video_count} videos ({r.videos_missing} without stats,"
+            f" {r.videos_stale} on last known stats,"
             f" {r.videos_fetched} fetched), {r.rows_changed} rows changed,"
             f" {r.deliveries_queued} deliveries queued" + (f" — {r.error}" if r.error else "")
             for r in self.reports

@@ -42,6 +42,7 @@ from daemon.links import VideoRef
 from daemon.provider_state import record_run_provider_state
 from daemon.redact import describe
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
+from daemon.video_cache import save_fetched
 
 log = structlog.get_logger("daemon.scan")
 
@@ -105,6 +106,8 @@ class ScanReport:
     completion_count: int = 0
     video_count: int = 0
     videos_missing: int = 0
+    # Counted on their last known stats: stale, partial, or of a video since gone.
+    videos_stale: int = 0
     videos_fetched: int = 0
     videos_gone: int = 0
     videos_failed: int = 0
@@ -189,8 +192,9 @@ async def _scan_locked(
     await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
     await conn.execute("analyze_day_completions")
     report.classify_seconds = _since(phase)
-    # Fresh means fetched since the scan began, less the allowed age.
-    cutoff: datetime = await conn.fetchval("db_now") - config.stats_max_age
+    # Fresh means fetched since the scan began, less the allowed age; live, since it began.
+    began: datetime = await conn.fetchval("db_now")
+    cutoff = began - config.stats_max_age
     phase = time.monotonic()
     if live is not None:
         await _resolve_short_links(conn, db, live, report)
@@ -203,14 +207,16 @@ async def _scan_locked(
     report.fetch_seconds = _since(phase)
 
     phase = time.monotonic()
+    await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
     async with conn.conn.transaction():
-        summary = await conn.fetchrow("upsert_day_stats", stats_date, config.prefer_live, cutoff)
+        summary = await conn.fetchrow("upsert_day_stats", stats_date)
         assert summary is not None
         zeroed = await conn.execute("zero_vanished_tasks", stats_date)
         report.task_count = summary["task_count"]
         report.completion_count = summary["completion_count"]
         report.video_count = summary["video_count"]
         report.videos_missing = summary["videos_missing"]
+        report.videos_stale = summary["videos_stale"]
         report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)
@@ -269,10 +275,10 @@ async def _fetch_missing(
                     continue  # failed or disabled: nothing to cache, asked again next scan
                 batch.append((ref, result))
                 if len(batch) >= SAVE_BATCH:
-                    await _save_fetched(db, batch)
+                    await save_fetched(db, batch)
                     batch = []
         if batch:
-            await _save_fetched(db, batch)
+            await save_fetched(db, batch)
 
 
 async def _chunks_to_fetch(
@@ -286,29 +292,11 @@ async def _chunks_to_fetch(
         after = (rows[-1]["platform"], rows[-1]["video_id"])
 
 
-async def _save_fetched(db: Db, batch: list[tuple[VideoRef, FetchResult]]) -> None:
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
-    for ref, result in batch:
-        stats = result.stats
-        values = (
-            ref.platform,
-            ref.video_id,
-            "ok" if result.status is FetchStatus.OK else "gone",
-            stats.views if stats else None,
-            stats.likes if stats else None,
-            stats.comments if stats else None,
-            stats.shares if stats else None,
-            stats.collects if stats else None,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    await db.execute("save_video_stats", *columns)
-
-
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
         await conn.execute("drop_videos_to_fetch")
+        await conn.execute("drop_day_videos")
         await conn.execute("unlock_day", stats_date)
     except Exception:  # the pool resets a broken connection, and that drops both
         log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)
@@ -332,6 +320,7 @@ async def _finish(db: Db, report: ScanReport) -> None:
         await record_run_provider_state(
             db, report.run_id, report.incomplete_providers, report.tikhub_spend
         )
+        await db.execute("finish_run_stale", report.run_id, report.videos_stale)
     except Exception:
         log.exception("scan.record_failed", run_id=report.run_id)
 

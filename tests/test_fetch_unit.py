@@ -533,7 +533,8 @@ async def test_resolve_redirect_off_platform_stops() -> None:
         out = await resolve_all(["https://vm.tiktok.com/ZMx/"], config(), counters)
         assert total_calls(m) == 1
     result = out["https://vm.tiktok.com/ZMx/"]
-    assert result.ref is None and result.resolved
+    # Not followed, and not an answer to remember: asked again at the next scan.
+    assert result.ref is None and not result.resolved
 
 
 async def test_resolve_network_failure_is_unresolved(pauses: list[float]) -> None:
@@ -550,13 +551,12 @@ async def test_resolve_network_failure_is_unresolved(pauses: list[float]) -> Non
     assert counters.calls["resolve"] == 4
 
 
-async def test_resolve_dead_link_is_resolved_to_nothing() -> None:
+async def test_resolve_404_from_the_shortener_is_asked_again_later() -> None:
     with aioresponses() as m:
         m.head("https://vm.tiktok.com/gone/", status=404)
         m.get("https://vm.tiktok.com/gone/", status=404)
         out = await resolve_all(["https://vm.tiktok.com/gone/"], config())
-    assert out["https://vm.tiktok.com/gone/"].resolved
-    assert out["https://vm.tiktok.com/gone/"].ref is None
+    assert out["https://vm.tiktok.com/gone/"] == ResolveResult(None, False, "http 404")
 
 
 async def test_resolve_landing_page_is_not_a_video() -> None:
@@ -570,6 +570,61 @@ async def test_resolve_landing_page_is_not_a_video() -> None:
         out = await resolve_all(["https://vm.tiktok.com/ZMz/"], config())
     assert out["https://vm.tiktok.com/ZMz/"] == ResolveResult(
         None, True, "does not lead to a video"
+    )
+
+
+# Only definitive answers are remembered (spec section 3).
+
+
+async def test_a_block_page_at_the_short_link_is_not_an_answer() -> None:
+    with aioresponses() as m:
+        m.head("https://vm.tiktok.com/ZMb/", status=200, body="<html>verify you are human")
+        out = await resolve_all(["https://vm.tiktok.com/ZMb/"], config())
+    assert out["https://vm.tiktok.com/ZMb/"] == ResolveResult(
+        None, False, "http 200 without a redirect"
+    )
+
+
+@pytest.mark.parametrize("status", [404, 410])
+async def test_a_platform_page_that_is_not_a_video_is_an_answer(status: int) -> None:
+    with aioresponses() as m:
+        m.head(
+            "https://vm.tiktok.com/ZMp/",
+            status=302,
+            headers={"Location": "https://www.tiktok.com/foryou"},
+        )
+        m.head("https://www.tiktok.com/foryou", status=status)
+        m.get("https://www.tiktok.com/foryou", status=status)
+        out = await resolve_all(["https://vm.tiktok.com/ZMp/"], config())
+    assert out["https://vm.tiktok.com/ZMp/"] == ResolveResult(
+        None, True, "does not lead to a video"
+    )
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_a_platform_page_that_fails_is_not_an_answer(status: int) -> None:
+    with aioresponses() as m:
+        m.head(
+            "https://vm.tiktok.com/ZMq/",
+            status=302,
+            headers={"Location": "https://www.tiktok.com/foryou"},
+        )
+        m.head("https://www.tiktok.com/foryou", status=status, repeat=True)
+        out = await resolve_all(["https://vm.tiktok.com/ZMq/"], config())
+    assert out["https://vm.tiktok.com/ZMq/"] == ResolveResult(None, False, f"http {status}")
+
+
+async def test_a_hop_to_another_short_link_that_answers_200_is_not_an_answer() -> None:
+    with aioresponses() as m:
+        m.head(
+            "https://vm.tiktok.com/ZMr/",
+            status=302,
+            headers={"Location": "https://www.tiktok.com/t/ZTr/"},
+        )
+        m.head("https://www.tiktok.com/t/ZTr/", status=200)
+        out = await resolve_all(["https://vm.tiktok.com/ZMr/"], config())
+    assert out["https://vm.tiktok.com/ZMr/"] == ResolveResult(
+        None, False, "http 200 without a redirect"
     )
 
 
@@ -650,7 +705,15 @@ NOW = datetime(2015, 10, 21, 7, 27, 0, tzinfo=UTC)
         ("9" * 5000, None),
         (-1, None),
         (True, None),
-        (1.0, None),
+        (1.0, 1),
+        (100000.0, 100000),
+        (1e5, 100000),
+        (-0.0, 0),
+        (1.5, None),
+        (-1.0, None),
+        (float("inf"), None),
+        (float("nan"), None),
+        (9.223372036854776e18, None),  # 2^63, printed as ...776e18: past the ceiling
         ("1e5", None),
         (" 12", None),
         ("", None),

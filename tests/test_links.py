@@ -15,6 +15,7 @@ from daemon.links import (
     detect_platform,
     is_short_link,
     parse_video_link,
+    short_link_key,
 )
 
 YT = "dQw4w9WgXcQ"
@@ -227,5 +228,55 @@ async def test_sql_and_python_agree_on_generated_links(
     conn = await asyncpg.connect(db_url)
     try:
         assert await _sql_classify(conn, platform, link) == classify_completion(platform, link)
+    finally:
+        await conn.close()
+
+
+# A short link -> the form it is compared in while unresolved (and remembered by).
+SHORT_KEY_CASES: list[tuple[str, str]] = [
+    ("https://v.douyin.com/iRNBho6u/", "https://v.douyin.com/iRNBho6u"),
+    ("  HTTPS://V.DOUYIN.COM/iRNBho6u  ", "https://v.douyin.com/iRNBho6u"),
+    ("http://v.douyin.com/iRNBho6u", "https://v.douyin.com/iRNBho6u"),
+    ("v.douyin.com/iRNBho6u//", "https://v.douyin.com/iRNBho6u"),
+    ("https://Vm.TikTok.com/ZMabc/?x=1", "https://vm.tiktok.com/ZMabc/?x=1"),
+    ("https://www.tiktok.com/t/ZTabc/", "https://www.tiktok.com/t/ZTabc"),
+    ("\thttps://vt.tiktok.com:443/ZS1/\n", "https://vt.tiktok.com:443/ZS1"),
+]
+
+
+@pytest.mark.parametrize(("link", "expected"), SHORT_KEY_CASES)
+def test_short_link_key(link: str, expected: str) -> None:
+    assert short_link_key(link) == expected
+
+
+def test_a_path_keeps_its_case() -> None:
+    # Shorteners' codes are case-sensitive: only the host is lower-cased.
+    assert short_link_key("https://v.douyin.com/AbC") != short_link_key("https://v.douyin.com/abc")
+
+
+SHORT_KEY_SQL = "SELECT dailystats_short_link($1)"
+
+
+async def test_sql_and_python_agree_on_short_link_keys(db_url: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        links = [link for link, _ in SHORT_KEY_CASES]
+        links += [link for link, _ in LINK_CASES if link is not None]
+        for link in links:
+            assert await conn.fetchval(SHORT_KEY_SQL, link) == short_link_key(link), link
+    finally:
+        await conn.close()
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(link=_links | st.text(alphabet="HTPShtps:/vVmMtTiIkKoOcC.?#&@ \t", max_size=30))
+async def test_sql_and_python_agree_on_generated_short_link_keys(db_url: str, link: str) -> None:
+    if "\x00" in link:
+        return  # PostgreSQL text cannot hold NUL
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchval(SHORT_KEY_SQL, link) == short_link_key(link)
     finally:
         await conn.close()

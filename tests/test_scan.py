@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.db import Db
-from daemon.links import detect_platform
+from daemon.links import detect_platform, short_link_key
 from daemon.scan import ScanConfig, scan_day
 from tests.locks import until_someone_waits_for_a_lock
 from tests.scan_reference import (
@@ -19,7 +19,8 @@ from tests.scan_reference import (
     MAX_COUNT,
     CachedStats,
     Completion,
-    expected_rows,
+    RawJson,
+    expected_scan,
     insert_cache,
     insert_completions,
     insert_tasks,
@@ -43,6 +44,11 @@ LINKS: tuple[str | None, ...] = (
     "https://vm.tiktok.com/ZMresolved/",
     "https://vm.tiktok.com/ZMunknown/",
     "https://v.douyin.com/iRresolved/",
+    # The same short links written otherwise: one video while unresolved.
+    "HTTPS://VM.TIKTOK.COM/ZMunknown",
+    " vm.tiktok.com/ZMunknown/ ",
+    "https://V.Douyin.com/iRresolved",
+    "https://vm.tiktok.com/ZMnovideo/",
     "https://www.youtube.com/channel/UCxyz",
     "https://www.tiktok.com/@someone",
     "https://www.instagram.com/reel/abc/",
@@ -50,9 +56,11 @@ LINKS: tuple[str | None, ...] = (
     "",
     None,
 )
-SHORT_LINKS = {
-    "https://vm.tiktok.com/ZMresolved/": ("tt", TT_IDS[1]),
-    "https://v.douyin.com/iRresolved/": ("dy", DY_IDS[0]),
+# As the scan remembers them: by their compared form.
+SHORT_LINKS: dict[str, tuple[str | None, str | None]] = {
+    short_link_key("https://vm.tiktok.com/ZMresolved/"): ("tt", TT_IDS[1]),
+    short_link_key("https://v.douyin.com/iRresolved/"): ("dy", DY_IDS[0]),
+    short_link_key("https://vm.tiktok.com/ZMnovideo/"): (None, None),
 }
 PLATFORMS = (
     "YouTube",
@@ -88,6 +96,9 @@ count_values = st.one_of(
     st.integers(min_value=0, max_value=10**6).map(str),
     st.sampled_from(["", " 12", "1e5", "12.0", "-3", "0007", "abc", "٣", str(MAX_COUNT + 1)]),
     st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()),
+    # Integral JSON numbers count (json.dumps writes these as 100000.0, 1e+300, ...).
+    st.integers(min_value=0, max_value=10**6).map(float),
+    st.sampled_from([1e5, -0.0, 9.223372036854775e18, 9.223372036854776e18, 1e300, -1.0]),
     st.booleans(),
     st.none(),
     st.just({"nested": 1}),
@@ -114,7 +125,33 @@ clean_stats = st.fixed_dictionaries(
         for k in ("view_count", "like_count", "comment_count", "share_count", "collect_count")
     }
 )
+# JSON texts Python never writes itself, as the bot's other writers might.
+raw_numbers = st.sampled_from(
+    [
+        "100000.0",
+        "1e5",
+        "1E+2",
+        "1.5",
+        "1e400",
+        "-0",
+        "-0.0",
+        '"00012"',
+        "true",
+        '"1e5"',
+        "12.50",
+        "1e-2",
+        "9223372036854775807.0",
+        "9223372036854775808",
+        '" 12"',
+        "0.0e3",
+    ]
+)
+raw_details = st.dictionaries(
+    st.sampled_from(["view_count", "like_count", "comment_count", "share_count", "collect_count"]),
+    raw_numbers,
+).map(lambda d: RawJson("{" + ", ".join(f'"{k}": {v}' for k, v in d.items()) + "}"))
 details_values = st.one_of(
+    raw_details,
     clean_stats,
     clean_stats,
     stats_dicts,
@@ -176,6 +213,17 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 status=st.sampled_from(("ok", "ok", "gone")),
                 counts=st.tuples(*[st.one_of(st.none(), st.integers(0, 10**5))] * 5),
                 fresh=st.booleans(),
+                partial=st.booleans(),
+            )
+            | st.builds(
+                CachedStats,
+                platform=st.just("tt"),
+                video_id=st.sampled_from(TT_IDS),
+                # A video later gone keeps its last known counts.
+                status=st.sampled_from(("ok", "gone")),
+                counts=st.tuples(*[st.one_of(st.none(), st.integers(0, 10**5))] * 5),
+                fresh=st.booleans(),
+                partial=st.booleans(),
             )
             | st.builds(
                 CachedStats,
@@ -185,7 +233,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 counts=st.tuples(*[st.integers(0, MAX_COUNT)] * 5),
                 fresh=st.booleans(),
             ),
-            max_size=4,
+            max_size=6,
             unique_by=lambda c: (c.platform, c.video_id),
         )
     )
@@ -230,7 +278,7 @@ async def test_scan_matches_the_reference(db: Db, scenario: dict[str, Any]) -> N
     report = await scan_day(db, scenario["day"], config, trigger="test")
     assert report.status == "succeeded", report.error
 
-    expected = expected_rows(
+    expected, sources = expected_scan(
         scenario["completions"],
         scenario["day"],
         ZoneInfo(scenario["zone"]),
@@ -243,6 +291,9 @@ async def test_scan_matches_the_reference(db: Db, scenario: dict[str, Any]) -> N
     assert stored == expected
     assert report.task_count == len(expected)
     assert report.completion_count == sum(r["total_completion_count"] for r in expected.values())
+    assert report.video_count == sum(sources.values())
+    assert report.videos_missing == sources.get("missing", 0)
+    assert report.videos_stale == sources.get("known", 0)
 
     # A second scan of the same day changes nothing and duplicates nothing.
     again = await scan_day(db, scenario["day"], config, trigger="test")
@@ -404,3 +455,44 @@ async def test_a_run_left_running_by_a_dead_process_is_marked_interrupted(db: Db
     async with db.connection() as tx:
         statuses = dict(await tx.conn.fetch("SELECT id, status FROM dailystats_scan_runs"))
     assert statuses == {dead: "interrupted", report.run_id: "succeeded"}
+
+
+async def test_a_count_no_fetch_reported_comes_from_the_saved_details(db: Db) -> None:
+    """Douyin's play-count call failed (views unknown), its detail call answered."""
+    day = date(2024, 12, 9)
+    at = datetime(2024, 12, 9, 1, 0)
+    saved = {"view_count": 5000, "comment_count": 1}
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1])
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(
+                    1,
+                    1,
+                    1,
+                    "submitted",
+                    "dy",
+                    f"https://www.douyin.com/video/{DY_IDS[0]}",
+                    at,
+                    saved,
+                )
+            ],
+        )
+        await insert_cache(
+            tx.conn,
+            [CachedStats("dy", DY_IDS[0], "ok", (None, 7, 50, None, 70), fresh=True, partial=True)],
+        )
+    # live_first: the API's counts where it had them, the saved views where it had none.
+    report = await scan_day(db, day, _config("UTC", prefer_live=True), trigger="test")
+    assert report.videos_stale == 1
+    async with db.connection() as tx:
+        row = (await stored_rows(tx.conn, day))[1]
+    assert (row["dy_view_count"], row["dy_like_count"], row["dy_comment_count"]) == (5000, 7, 50)
+    assert (row["dy_share_count"], row["dy_collect_count"]) == (0, 70)
+    # saved_first: the saved details win whole.
+    report = await scan_day(db, day, _config("UTC"), trigger="test")
+    assert report.videos_stale == 0
+    async with db.connection() as tx:
+        row = (await stored_rows(tx.conn, day))[1]
+    assert (row["dy_view_count"], row["dy_comment_count"], row["dy_collect_count"]) == (5000, 1, 0)

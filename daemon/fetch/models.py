@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 from daemon.fetch.plan import TikHubPrices
@@ -16,15 +17,27 @@ _MAX_COUNT_DIGITS = len(str(MAX_COUNT))
 
 
 def usable_count(value: object) -> int | None:
-    """A JSON integer or a string of ASCII digits in [0, 2^63-1]; anything else is None.
+    """A count per spec section 3, or None (no data).
 
-    The same rule as section 3, so a provider's junk never turns into a number
-    (booleans are ints in Python, hence the explicit check).
+    An integral JSON number (``100000``, ``1e5``, ``100000.0``; ``-0`` is 0) or a string
+    of ASCII digits, in [0, 2^63-1]. Fractions, negatives, booleans (ints in Python,
+    hence the explicit check), other strings (``"1e5"``, ``" 12"``) are None. The same
+    rule as ``dailystats_usable(jsonb)`` (migration 0008). A float is read as the
+    shortest decimal that prints it (what ``json.dumps`` writes); JSON parsed with
+    ``parse_float=Decimal`` is read exactly, as PostgreSQL reads it.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         number = value
+    elif isinstance(value, float | Decimal):
+        exact = Decimal(repr(value)) if isinstance(value, float) else value
+        # Bounding first keeps to_integral/int() away from huge exponents (1e400).
+        if not exact.is_finite() or not 0 <= exact <= MAX_COUNT:
+            return None
+        if exact != exact.to_integral_value():
+            return None
+        number = int(exact)
     elif isinstance(value, str) and value.isascii() and value.isdigit():
         # Bounding the length first keeps int() away from huge strings.
         if len(value.lstrip("0")) > _MAX_COUNT_DIGITS:

@@ -13,7 +13,7 @@ from daemon.fetch.context import RESOLVE, FetchContext
 from daemon.fetch.lanes import Lane, run_lanes
 from daemon.fetch.models import FetchConfig, FetchCounters, ResolveResult
 from daemon.fetch.retry import HttpReply, TransportError, request_with_retries
-from daemon.links import parse_video_link, platform_of_host
+from daemon.links import is_short_link, parse_video_link, platform_of_host
 
 MAX_HOPS = 5
 Item = tuple[str, ResolveResult]
@@ -56,7 +56,13 @@ async def _ask(ctx: FetchContext, url: URL) -> HttpReply:
 
 
 async def resolve_one(ctx: FetchContext, link: str) -> ResolveResult:
-    """Follow ``link``'s redirects, up to MAX_HOPS, until a URL names a video."""
+    """Follow ``link``'s redirects, up to MAX_HOPS, until a URL names a video.
+
+    Only a definitive answer is ``resolved`` (remembered for good, spec section 3): a
+    redirect to a video, or to a page of the platform that is not a video (it answered
+    2xx, 404 or 410). The short link itself answering 2xx (a block or bot-check page),
+    4xx or 5xx, a redirect off the platforms, a timeout or a loop: asked again later.
+    """
     url = _start_url(link)
     if url is None:
         return ResolveResult(None, True, "not a URL")
@@ -66,7 +72,9 @@ async def resolve_one(ctx: FetchContext, link: str) -> ResolveResult:
             # The URL names its video: no need to load it.
             return ResolveResult(ref, True)
         if not _allowed(url):
-            return ResolveResult(None, True, f"leads off the platforms to {url.host}")
+            # A link that is no platform's is settled at once; a redirect off the
+            # platforms may be a passing detour (a login or consent page).
+            return ResolveResult(None, hop == 0, f"leads off the platforms to {url.host}")
         if hop == MAX_HOPS:
             # Cookie and bot-check loops are often passing: let the next scan try again.
             return ResolveResult(None, False, f"more than {MAX_HOPS} redirects")
@@ -79,12 +87,14 @@ async def resolve_one(ctx: FetchContext, link: str) -> ResolveResult:
             try:
                 url = url.join(URL(location))
             except ValueError:
-                return ResolveResult(None, True, "malformed Location")
+                return ResolveResult(None, False, "malformed Location")
             continue
-        if 200 <= reply.status < 300:
+        # Past the first hop we were sent to a platform page that names no video.
+        landed = hop > 0 and not is_short_link(str(url))
+        if landed and (200 <= reply.status < 300 or reply.status in (404, 410)):
             return ResolveResult(None, True, "does not lead to a video")
-        if reply.status in (404, 410):
-            return ResolveResult(None, True, f"http {reply.status}")
+        if 200 <= reply.status < 300:
+            return ResolveResult(None, False, f"http {reply.status} without a redirect")
         return ResolveResult(None, False, f"http {reply.status}")
     raise AssertionError("unreachable")  # pragma: no cover
 

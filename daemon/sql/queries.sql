@@ -48,6 +48,7 @@ WHERE stats_date = $1 AND status = 'running' AND id <> $2
 -- One day's completions, classified once (platform, video id, saved counts) into a
 -- temporary table that every later step of the scan reads. The classification is
 -- called once per row as a scalar (OFFSET 0 keeps the planner from repeating it).
+-- short_link: the compared form of a short link, until it is resolved.
 CREATE TEMP TABLE day_completions AS
 SELECT s.id,
        s.task_id,
@@ -55,12 +56,12 @@ SELECT s.id,
        (s.k).platform,
        (s.k).video_id,
        (s.k).is_short,
-       CASE WHEN (s.k).is_short THEN btrim(s.link, E' \t\r\n') END AS short_link,
-       dailystats_usable(x.view_count) AS views,
-       dailystats_usable(x.like_count) AS likes,
-       dailystats_usable(x.comment_count) AS comments,
-       dailystats_usable(x.share_count) AS shares,
-       dailystats_usable(x.collect_count) AS collects
+       CASE WHEN (s.k).is_short THEN dailystats_short_link(s.link) END AS short_link,
+       dailystats_usable(x.view_count, s.details -> 'view_count') AS views,
+       dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
+       dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
+       dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
+       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects
 FROM (
     SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link,
            dailystats_classify(ut.platform, ut.submission_link) AS k,
@@ -69,8 +70,8 @@ FROM (
     WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
     OFFSET 0
 ) s
--- Each count as text: a JSON number and a JSON string of digits read alike; objects,
--- arrays, booleans and fractions keep characters that make them unusable.
+-- Each count as text: a JSON number and a JSON string of digits read alike; anything
+-- else is judged by its JSON value (an integral number such as 100000.0 counts).
 LEFT JOIN LATERAL jsonb_to_record(s.details)
     AS x(view_count text, like_count text, comment_count text, share_count text,
          collect_count text) ON true
@@ -94,15 +95,19 @@ SET platform = EXCLUDED.platform, video_id = EXCLUDED.video_id, resolved_at = no
 
 -- name: resolve_day_short_links --
 -- Give short-link completions the video their link resolved to (same platform only).
-UPDATE pg_temp.day_completions c SET video_id = s.video_id
+-- A resolved link no longer groups its completions: short_link stays set only while
+-- unresolved (day_videos counts one video per unresolved link).
+UPDATE pg_temp.day_completions c
+SET video_id = CASE WHEN s.platform = c.platform THEN s.video_id END, short_link = NULL
 FROM dailystats_short_links s
-WHERE c.is_short AND s.link = c.short_link AND s.platform = c.platform
+WHERE c.is_short AND s.link = c.short_link
 
 -- name: create_videos_to_fetch --
 -- Each distinct video of the day whose stats must come from its platform: none of its
 -- completions saved a usable count (or the policy prefers live stats, $1), and nothing
 -- fresh is cached since $2. A video found deleted or private is not asked for again
--- for a day, however short the freshness setting. Kept in a temporary table and read
+-- for a day, however short the freshness setting; one whose last fetch was partial is
+-- asked again. Kept in a temporary table and read
 -- in pages, so no transaction stays open while the APIs answer.
 CREATE TEMP TABLE day_videos_to_fetch AS
 SELECT c.platform, c.video_id
@@ -114,7 +119,7 @@ HAVING ($1 OR bool_and(num_nonnulls(c.views, c.likes, c.comments,
                                     CASE WHEN c.platform = 'dy' THEN c.collects END) = 0))
    AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats s
                    WHERE s.platform = c.platform AND s.video_id = c.video_id
-                     AND (s.fetched_at >= $2
+                     AND ((s.fetched_at >= $2 AND NOT s.partial)
                           OR (s.status = 'gone' AND s.fetched_at >= now() - interval '1 day')))
 
 -- name: index_videos_to_fetch --
@@ -130,58 +135,97 @@ LIMIT $3
 DROP TABLE IF EXISTS pg_temp.day_videos_to_fetch
 
 -- name: save_video_stats --
-INSERT INTO dailystats_video_stats
+-- Fetched stats into the cache. A count this fetch did not report (NULL) keeps the one
+-- known before, so a Douyin count split over two calls comes from the freshest source
+-- that has it, and a video found gone keeps its last known counts (spec section 3).
+-- $9 partial: the fetch left a count the platform always reports unreported.
+INSERT INTO dailystats_video_stats AS s
     (platform, video_id, status, view_count, like_count, comment_count, share_count,
-     collect_count, fetched_at)
+     collect_count, partial, fetched_at)
 SELECT * , now() FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                             $6::bigint[], $7::bigint[], $8::bigint[])
+                             $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[])
 ON CONFLICT (platform, video_id) DO UPDATE
-SET status = EXCLUDED.status, view_count = EXCLUDED.view_count,
-    like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count,
-    share_count = EXCLUDED.share_count, collect_count = EXCLUDED.collect_count,
+SET status = EXCLUDED.status,
+    view_count = coalesce(EXCLUDED.view_count, s.view_count),
+    like_count = coalesce(EXCLUDED.like_count, s.like_count),
+    comment_count = coalesce(EXCLUDED.comment_count, s.comment_count),
+    share_count = coalesce(EXCLUDED.share_count, s.share_count),
+    collect_count = coalesce(EXCLUDED.collect_count, s.collect_count),
+    partial = EXCLUDED.partial,
     fetched_at = EXCLUDED.fetched_at
 
--- name: upsert_day_stats --
--- The numbers of spec section 3 for every task with completions on the day, upserted
--- into task_daily_stats. A row whose numbers did not change is not touched.
--- $1 stats date, $2 prefer live stats, $3 cache freshness cutoff.
+-- name: create_day_videos --
+-- Each video of the day once per task (spec section 3: the same video however its link
+-- was written; an unresolved short link, in its compared form, is one video; a
+-- completion whose link names no video stands alone), with where its counts come from:
+--   saved       the largest usable counts its completions saved;
+--   cache       fresh stats fetched before this scan;
+--   live        stats fetched by this scan;
+--   last_known  cached stats however old: stale, partial, or of a video since gone,
+--               so an outage, a stop or a budget never lowers numbers already sent;
+--   missing     none of these: 0, counted, asked again at the next scan.
+-- Order: saved, cache/live, last_known, missing; live_first ($1): cache/live,
+-- last_known, saved, missing (its numbers came from the APIs, so the last known ones
+-- keep them). $2 freshness cutoff, $3 start of this scan (NULL: no live source).
+CREATE TEMP TABLE day_videos AS
 WITH videos AS (
-    SELECT c.task_id, c.platform, c.video_id,
-           max(c.views) AS views, max(c.likes) AS likes, max(c.comments) AS comments,
-           max(c.shares) AS shares, max(c.collects) AS collects,
+    SELECT c.task_id, c.platform, c.video_id, c.short_link,
+           CASE WHEN c.video_id IS NULL AND c.short_link IS NULL THEN c.id END AS alone_id,
+           count(*) AS completions,
+           max(c.views) AS saved_views, max(c.likes) AS saved_likes,
+           max(c.comments) AS saved_comments, max(c.shares) AS saved_shares,
+           max(c.collects) AS saved_collects,
            bool_or(num_nonnulls(c.views, c.likes, c.comments,
                                 CASE WHEN c.platform = 'dy' THEN c.shares END,
                                 CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS has_saved
     FROM pg_temp.day_completions c
     WHERE c.platform <> 'other'
-    -- A completion whose link names no video stands alone as its own video.
-    GROUP BY c.task_id, c.platform, c.video_id, CASE WHEN c.video_id IS NULL THEN c.id END
+    GROUP BY 1, 2, 3, 4, 5
 ),
-chosen AS (
-    SELECT v.task_id, v.platform,
-           CASE WHEN s.video_id IS NOT NULL AND ($2 OR NOT v.has_saved) THEN 'cache'
-                WHEN v.has_saved THEN 'saved'
-                ELSE 'missing' END AS source,
-           v.views, v.likes, v.comments, v.shares, v.collects,
-           s.view_count, s.like_count, s.comment_count, s.share_count, s.collect_count
+cached AS (
+    SELECT v.*, s.status AS cache_status, s.fetched_at, s.partial,
+           s.view_count AS cached_views, s.like_count AS cached_likes,
+           s.comment_count AS cached_comments, s.share_count AS cached_shares,
+           s.collect_count AS cached_collects,
+           coalesce(s.status = 'ok' AND NOT s.partial AND s.fetched_at >= $2, false) AS fresh,
+           num_nonnulls(s.view_count, s.like_count, s.comment_count,
+                        CASE WHEN v.platform = 'dy' THEN s.share_count END,
+                        CASE WHEN v.platform = 'dy' THEN s.collect_count END) > 0 AS known
     FROM videos v
-    LEFT JOIN dailystats_video_stats s
-           ON s.platform = v.platform AND s.video_id = v.video_id
-          AND s.status = 'ok' AND s.fetched_at >= $3
+    LEFT JOIN dailystats_video_stats s ON s.platform = v.platform AND s.video_id = v.video_id
 ),
-counted AS (
-    SELECT task_id, platform, source,
-           CASE source WHEN 'cache' THEN coalesce(view_count, 0) WHEN 'saved' THEN coalesce(views, 0) ELSE 0 END AS views,
-           CASE source WHEN 'cache' THEN coalesce(like_count, 0) WHEN 'saved' THEN coalesce(likes, 0) ELSE 0 END AS likes,
-           CASE source WHEN 'cache' THEN coalesce(comment_count, 0) WHEN 'saved' THEN coalesce(comments, 0) ELSE 0 END AS comments,
-           CASE source WHEN 'cache' THEN coalesce(share_count, 0) WHEN 'saved' THEN coalesce(shares, 0) ELSE 0 END AS shares,
-           CASE source WHEN 'cache' THEN coalesce(collect_count, 0) WHEN 'saved' THEN coalesce(collects, 0) ELSE 0 END AS collects
-    FROM chosen
-),
-video_sums AS (
+sourced AS (
+    SELECT c.*,
+           CASE WHEN c.fresh AND ($1 OR NOT c.has_saved) THEN
+                     CASE WHEN c.fetched_at >= $3 THEN 'live' ELSE 'cache' END
+                WHEN c.has_saved AND NOT $1 THEN 'saved'
+                WHEN c.known THEN 'last_known'
+                WHEN c.has_saved THEN 'saved'
+                ELSE 'missing' END AS source
+    FROM cached c
+)
+SELECT s.*,
+       -- Last known: a count no fetch ever reported (one of two calls failed) comes from
+       -- the saved details when they have it: each count from the freshest source.
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_views, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_views, s.saved_views, 0) ELSE coalesce(s.cached_views, 0) END AS views,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_likes, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_likes, s.saved_likes, 0) ELSE coalesce(s.cached_likes, 0) END AS likes,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_comments, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_comments, s.saved_comments, 0) ELSE coalesce(s.cached_comments, 0) END AS comments,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_shares, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_shares, s.saved_shares, 0) ELSE coalesce(s.cached_shares, 0) END AS shares,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_collects, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_collects, s.saved_collects, 0) ELSE coalesce(s.cached_collects, 0) END AS collects
+FROM sourced s
+
+-- name: drop_day_videos --
+DROP TABLE IF EXISTS pg_temp.day_videos
+
+-- name: upsert_day_stats --
+-- The numbers of spec section 3 for every task with completions on the day, upserted
+-- into task_daily_stats from day_videos (each video's chosen counts). A row whose
+-- numbers did not change is not touched. $1 stats date.
+WITH video_sums AS (
     SELECT task_id,
            count(*) AS video_count,
            count(*) FILTER (WHERE source = 'missing') AS videos_missing,
+           count(*) FILTER (WHERE source = 'last_known') AS videos_stale,
            sum(views) FILTER (WHERE platform = 'yt') AS yt_views,
            sum(likes) FILTER (WHERE platform = 'yt') AS yt_likes,
            sum(comments) FILTER (WHERE platform = 'yt') AS yt_comments,
@@ -193,7 +237,7 @@ video_sums AS (
            sum(comments) FILTER (WHERE platform = 'dy') AS dy_comments,
            sum(shares) FILTER (WHERE platform = 'dy') AS dy_shares,
            sum(collects) FILTER (WHERE platform = 'dy') AS dy_collects
-    FROM counted
+    FROM pg_temp.day_videos
     GROUP BY task_id
 ),
 accounts AS (
@@ -254,6 +298,7 @@ SELECT (SELECT count(*) FROM accounts)::int AS task_count,
        (SELECT coalesce(sum(completions), 0) FROM accounts)::int AS completion_count,
        (SELECT coalesce(sum(video_count), 0) FROM video_sums)::int AS video_count,
        (SELECT coalesce(sum(videos_missing), 0) FROM video_sums)::int AS videos_missing,
+       (SELECT coalesce(sum(videos_stale), 0) FROM video_sums)::int AS videos_stale,
        (SELECT count(*) FROM upserted)::int AS rows_changed
 
 -- name: zero_vanished_tasks --
@@ -274,7 +319,7 @@ WHERE t.stats_date = $1
 -- name: recent_runs --
 SELECT id, stats_date, trigger, status, started_at, finished_at, task_count,
        completion_count, video_count, videos_missing, videos_fetched, videos_failed,
-       deliveries_queued, error
+       deliveries_queued, error, videos_stale
 FROM dailystats_scan_runs ORDER BY started_at DESC, id DESC LIMIT $1
 
 -- name: succeeded_days --
@@ -637,3 +682,45 @@ WHERE id IN (
                     AND n.seq > d.seq)
     LIMIT $2
 )
+
+-- ======================================================================= stats sources
+-- Last known stats and explainability (spec section 3, revision 2).
+
+-- name: finish_run_stale --
+UPDATE dailystats_scan_runs SET videos_stale = $2 WHERE id = $1
+
+-- name: explain_tasks --
+-- The task an operator names: by our id ($1) or by X2C's (external_task_id, $2).
+SELECT task_id, external_task_id, project_id, title, status, callback_url IS NOT NULL AS has_url
+FROM drama_tasks
+WHERE task_id = $1 OR ($1::int IS NULL AND external_task_id = $2)
+ORDER BY task_id
+
+-- name: explain_last_run --
+SELECT id, status, trigger, started_at, finished_at, videos_missing, videos_stale
+FROM dailystats_scan_runs WHERE stats_date = $1 ORDER BY started_at DESC, id DESC LIMIT 1
+
+-- name: explain_videos --
+SELECT platform, video_id, short_link, alone_id, completions, source, has_saved,
+       saved_views, saved_likes, saved_comments, saved_shares, saved_collects,
+       cache_status, fetched_at, partial,
+       cached_views, cached_likes, cached_comments, cached_shares, cached_collects,
+       views, likes, comments, shares, collects
+FROM pg_temp.day_videos WHERE task_id = $1
+ORDER BY platform, video_id NULLS LAST, short_link NULLS LAST, alone_id
+
+-- name: explain_completions --
+SELECT c.id, c.user_id, c.platform, c.video_id, c.short_link, c.is_short,
+       ut.submission_link AS link, ut.status, ut.submitted_at,
+       c.views, c.likes, c.comments, c.shares, c.collects
+FROM pg_temp.day_completions c JOIN user_tasks ut ON ut.id = c.id
+WHERE c.task_id = $1
+ORDER BY c.id
+
+-- name: explain_stored_row --
+SELECT * FROM task_daily_stats WHERE task_id = $1 AND stats_date = $2
+
+-- name: explain_last_delivery --
+SELECT id, status, attempts, created_at, delivered_at, last_status_code
+FROM dailystats_deliveries WHERE task_id = $1 AND stats_date = $2
+ORDER BY seq DESC LIMIT 1
