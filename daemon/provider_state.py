@@ -7,7 +7,6 @@ budget (spec section 5). The fetchers only see the ``ProviderGate`` protocol.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -133,15 +132,3 @@ async def clear_stop(db: Db, provider: str) -> bool:
 async def spend_of_day(db: Db, day: date) -> list[SpendLine]:
     rows = await db.fetch("tikhub_spend_of_day", day)
     return [SpendLine(r["endpoint"], r["calls"], r["usd"]) for r in rows]
-
-
-async def record_run_provider_state(
-    db: Db, run_id: int, incomplete: list[str], spend: dict[str, dict[str, Any]]
-) -> None:
-    """The run's incomplete_providers (NULL: complete) and its TikHub spend."""
-    await db.execute(
-        "record_run_provider_state",
-        run_id,
-        sorted(incomplete) or None,
-        json.dumps(spend) if spend else None,
-    )

@@ -14,6 +14,7 @@ import pytest
 
 from daemon.db import Db, create_pool
 from daemon.embedded import embedded_server, find_local_server, with_database
+from daemon.fakes.providers import FakeProviders
 from daemon.migrations import apply_migrations
 
 BOT_SCHEMA = resources.files("daemon").joinpath("sql/bot_schema.sql").read_text(encoding="utf-8")
@@ -99,3 +100,11 @@ async def db(db_url: str) -> AsyncIterator[Db]:
         yield Db(pool)
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeProviders, str]]:
+    """The fake video APIs (YouTube, TikHub, short links) on a local port, and its base URL."""
+    providers = FakeProviders()
+    async with providers.start() as base:
+        yield providers, base

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import aiohttp
 
+from daemon.fakes.providers import FakeProviders
 from daemon.fetch import (
     FetchConfig,
     FetchCounters,
@@ -37,3 +39,14 @@ async def resolve_all(
             assert link not in out, "each link is answered once"
             out[link] = result
     return out
+
+
+def cfg(fake: FakeProviders, base: str, **overrides: Any) -> FetchConfig:
+    """A config pointing at ``fake``: no rate limit, near-instant backoff (tests only)."""
+    defaults: dict[str, Any] = {
+        "tikhub_rate_per_second": 0.0,
+        "backoff_base_seconds": 0.001,
+        "backoff_cap_seconds": 0.005,
+    }
+    defaults.update(overrides)
+    return fake.config(base, **defaults)

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
-import pytest
 
 from daemon.fakes.providers import FakeProviders
 from daemon.fetch import (
     QUOTA_ERROR,
-    FetchConfig,
     FetchCounters,
     FetchResult,
     FetchStatus,
@@ -22,24 +18,7 @@ from daemon.fetch import (
     fetch_videos,
 )
 from daemon.links import VideoRef
-from tests.fetching import fetch_all, resolve_all
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProviders, str]]:
-    providers = FakeProviders()
-    async with providers.start() as base:
-        yield providers, base
-
-
-def cfg(fake: FakeProviders, base: str, **overrides: Any) -> FetchConfig:
-    defaults: dict[str, Any] = {
-        "tikhub_rate_per_second": 0.0,
-        "backoff_base_seconds": 0.001,
-        "backoff_cap_seconds": 0.005,
-    }
-    defaults.update(overrides)
-    return fake.config(base, **defaults)
+from tests.fetching import cfg, fetch_all, resolve_all
 
 
 def yt(i: int) -> VideoRef:

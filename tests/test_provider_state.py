@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-import daemon.scan as scan_module
+import daemon.livestats as livestats
 from daemon.db import Db, create_pool
 from daemon.fakes.providers import FakeProviders
 from daemon.fetch import FetchConfig, FetchStatus, VideoStats
@@ -106,7 +106,7 @@ async def test_402_mid_run_stored_and_honoured_by_later_chunks_scans_and_restart
 ) -> None:
     providers, base = fake
     # Small chunks, so the scan fetches in several rounds after the 402.
-    monkeypatch.setattr(scan_module, "FETCH_CHUNK", 10)
+    monkeypatch.setattr(livestats, "FETCH_CHUNK", 10)
     await add_day(db, DAY, tiktok=60)
     providers.fail_next(None, 402, endpoint="tiktok")  # chunks of 10: single calls
     config = fetch_config(providers, base, concurrency=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,7 +34,7 @@ from daemon.fetch.plan import (
 from daemon.fetch.retry import HttpReply
 from daemon.fetch.tikhub import interpret_batch, interpret_one, interpret_statistics
 from daemon.links import VideoRef
-from tests.fetching import fetch_all
+from tests.fetching import cfg, fetch_all
 
 PRICES = TikHubPrices()
 SIZES = [1, 24, 25, 26, 49, 50, 51, 1000]
@@ -56,23 +55,6 @@ def tt(i: int) -> VideoRef:
 
 def dy(i: int) -> VideoRef:
     return VideoRef("dy", str(7_100_000_000_000_000_000 + i))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeProviders, str]]:
-    providers = FakeProviders()
-    async with providers.start() as base:
-        yield providers, base
-
-
-def cfg(fake: FakeProviders, base: str, **overrides: Any) -> FetchConfig:
-    defaults: dict[str, Any] = {
-        "tikhub_rate_per_second": 0.0,
-        "backoff_base_seconds": 0.001,
-        "backoff_cap_seconds": 0.005,
-    }
-    defaults.update(overrides)
-    return fake.config(base, **defaults)
 
 
 # --- response shapes ----------------------------------------------------------

@@ -32,10 +32,13 @@ SELECT now()
 INSERT INTO dailystats_scan_runs (stats_date, trigger) VALUES ($1, $2) RETURNING id
 
 -- name: finish_run --
+-- $12: the providers whose stop or budget left videos without fresh stats (NULL:
+-- complete); $13: TikHub calls answered 200 and their USD, per endpoint (jsonb).
 UPDATE dailystats_scan_runs
 SET status = $2, finished_at = now(), task_count = $3, completion_count = $4,
     video_count = $5, videos_missing = $6, videos_fetched = $7, videos_failed = $8,
-    deliveries_queued = $9, error = $10
+    deliveries_queued = $9, error = $10, videos_stale = $11,
+    incomplete_providers = $12, tikhub_spend = $13::jsonb
 WHERE id = $1
 
 -- name: interrupt_stale_runs --
@@ -583,11 +586,6 @@ SELECT endpoint, calls, usd FROM dailystats_tikhub_spend
 WHERE spend_date = $1
 ORDER BY endpoint;
 
--- name: record_run_provider_state --
-UPDATE dailystats_scan_runs
-SET incomplete_providers = $2, tikhub_spend = $3::jsonb
-WHERE id = $1;
-
 -- name: runs_provider_state --
 SELECT id, incomplete_providers, tikhub_spend
 FROM dailystats_scan_runs
@@ -685,9 +683,6 @@ WHERE id IN (
 
 -- ======================================================================= stats sources
 -- Last known stats and explainability (spec section 3, revision 2).
-
--- name: finish_run_stale --
-UPDATE dailystats_scan_runs SET videos_stale = $2 WHERE id = $1
 
 -- name: explain_tasks --
 -- The task an operator names: by our id ($1) or by X2C's (external_task_id, $2).
