@@ -56,7 +56,8 @@ def platform_alias(value: str | None) -> Platform | None:
     return _ALIASES.get(value.strip(_BLANKS).lower())
 
 
-def _split(link: str) -> _Parts:
+def _authority_and_tail(link: str) -> tuple[str, str]:
+    """The link trimmed and without its scheme, cut where its authority ends."""
     rest = link.strip(_BLANKS)
     if "://" in rest:
         rest = rest.split("://", 1)[1]
@@ -65,7 +66,11 @@ def _split(link: str) -> _Parts:
         i = rest.find(ch)
         if 0 <= i < end:
             end = i
-    authority, tail = rest[:end], rest[end:]
+    return rest[:end], rest[end:]
+
+
+def _split(link: str) -> _Parts:
+    authority, tail = _authority_and_tail(link)
     host = authority.rsplit("@", 1)[-1].split(":", 1)[0].lower()
     path = tail.split("#", 1)[0].split("?", 1)[0]
     query = tail.split("#", 1)[0].split("?", 1)[1] if "?" in tail.split("#", 1)[0] else ""
@@ -165,15 +170,8 @@ def short_link_key(link: str) -> str:
     Trimmed, scheme dropped (``https://`` written), host lower-cased (ASCII only, as
     the SQL side does), no trailing slash: ``dailystats_short_link`` in migration 0008.
     """
-    rest = link.strip(_BLANKS)
-    if "://" in rest:
-        rest = rest.split("://", 1)[1]
-    end = len(rest)
-    for ch in "/?#":
-        i = rest.find(ch)
-        if 0 <= i < end:
-            end = i
-    return ("https://" + rest[:end].translate(_ASCII_LOWER) + rest[end:]).rstrip("/")
+    authority, tail = _authority_and_tail(link)
+    return ("https://" + authority.translate(_ASCII_LOWER) + tail).rstrip("/")
 
 
 def parse_video_link(link: str | None) -> VideoRef | None:

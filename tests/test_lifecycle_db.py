@@ -19,7 +19,7 @@ from daemon.liveness import Workers
 from daemon.lookback import OwedDay, owed_days
 from daemon.queries import QUERIES
 from daemon.retention import prune
-from tests.test_service import free_port
+from tests.daemon_logs import free_port
 
 LAST = date(2026, 3, 10)
 

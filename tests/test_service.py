@@ -6,58 +6,17 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 
 from daemon.queries import QUERIES
+from tests.daemon_logs import Daemon, started
 from tests.locks import until_someone_waits_for_a_lock
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Daemon:
-    """A running ``dailystats run`` and the events it has logged so far."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.events: list[dict[str, Any]] = []
-        self.changed = asyncio.Condition()
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                event = {"event": "unparsed", "line": raw.decode(errors="replace")}
-            async with self.changed:
-                self.events.append(event)
-                self.changed.notify_all()
-
-    def count(self, name: str, **fields: Any) -> int:
-        return sum(
-            1
-            for e in self.events
-            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
-        )
-
-    async def wait_for(self, name: str, times: int = 1, within: float = 30, **fields: Any) -> None:
-        async with self.changed:
-            await asyncio.wait_for(
-                self.changed.wait_for(lambda: self.count(name, **fields) >= times), within
-            )
 
 
 @pytest.fixture
@@ -67,32 +26,8 @@ def grace() -> str:
 
 @pytest.fixture
 async def daemon(db_url: str, grace: str) -> AsyncIterator[tuple[Daemon, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "WEBHOOK_"))}
-    env.update(
-        {
-            "DATABASE_URL": db_url,
-            "HEALTH_PORT": str(port),
-            "CATCHUP_DAYS": "2",
-            "LOG_FORMAT": "json",
-            "SCAN_CRON": "0 2 1 1 *",
-            "WEBHOOK_RETRY_INTERVAL_SECONDS": "3600",
-            "SHUTDOWN_GRACE_SECONDS": grace,
-            "YOUTUBE_API_KEY": "",
-            "TIKHUB_API_KEY": "",
-        }
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon", "run", env=env, stderr=asyncio.subprocess.PIPE
-    )
-    running = Daemon(process)
-    try:
-        yield running, port
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        running.reader.cancel()
+    async with started(db_url, CATCHUP_DAYS="2", SHUTDOWN_GRACE_SECONDS=grace) as running:
+        yield running
 
 
 async def rescan_held_up(proc: Daemon, holder: asyncpg.Connection, day: date) -> None:

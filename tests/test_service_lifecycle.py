@@ -4,13 +4,10 @@ cron-fired scan under ``python -X dev``, and a database taken away mid-scan."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 
@@ -20,43 +17,11 @@ import pytest
 
 from daemon.fakes.receiver import WebhookReceiver
 from daemon.queries import QUERIES
+from tests.daemon_logs import Daemon, started
 from tests.locks import until_someone_waits_for_a_lock
 from tests.scan_reference import Completion, insert_completions, insert_tasks
-from tests.test_service import Daemon, free_port
 
 SECRET = "lifecycle-secret"
-
-
-@asynccontextmanager
-async def started(
-    db_url: str, *python_args: str, **env_overrides: str
-) -> AsyncIterator[tuple[Daemon, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "WEBHOOK_"))}
-    env.update(
-        {
-            "DATABASE_URL": db_url,
-            "HEALTH_PORT": str(port),
-            "CATCHUP_DAYS": "0",
-            "LOG_FORMAT": "json",
-            "SCAN_CRON": "0 2 1 1 *",
-            "WEBHOOK_RETRY_INTERVAL_SECONDS": "3600",
-            "YOUTUBE_API_KEY": "",
-            "TIKHUB_API_KEY": "",
-        }
-    )
-    env.update(env_overrides)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, *python_args, "-m", "daemon", "run", env=env, stderr=asyncio.subprocess.PIPE
-    )
-    running = Daemon(process)
-    try:
-        yield running, port
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        running.reader.cancel()
 
 
 async def _stop(proc: Daemon) -> None:
