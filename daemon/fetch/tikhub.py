@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from daemon.fetch.breaker import ProviderStopped
 from daemon.fetch.context import TIKHUB, FetchContext
@@ -159,53 +159,59 @@ def _listed(
     return found, None
 
 
-def interpret_batch(
-    endpoint: str, ids: Sequence[str], reply: HttpReply
+def _interpret_listed(
+    endpoint: str,
+    ids: Sequence[str],
+    reply: HttpReply,
+    key: str,
+    read: Callable[[str, dict[str, object]], FetchResult],
 ) -> tuple[Results, str | None]:
-    """Results per id of a fetch_multi_video_v2 reply; an id not listed is GONE."""
+    """Results per id of a reply listing entries under ``data[key]``; an id not listed
+    (whether or not ``filter_list`` names it) is GONE."""
     data, stop = _envelope(endpoint, reply)
     if isinstance(data, FetchResult):
         return dict.fromkeys(ids, data), stop
-    found, bad = _listed(endpoint, ids, data, "aweme_details")
+    found, bad = _listed(endpoint, ids, data, key)
     if bad is not None:
         return dict.fromkeys(ids, bad), None
     results: Results = {}
     for video_id in ids:
         entry = found.get(video_id)
-        statistics = entry.get("statistics") if entry is not None else None
-        if entry is None:
-            results[video_id] = FetchResult(FetchStatus.GONE)
-        elif isinstance(statistics, dict):
-            results[video_id] = FetchResult(FetchStatus.OK, _detail_stats(endpoint, statistics))
-        else:
-            results[video_id] = _failed(f"{endpoint}: no statistics for {video_id}")
+        results[video_id] = (
+            FetchResult(FetchStatus.GONE) if entry is None else read(video_id, entry)
+        )
     return results, None
 
 
+def interpret_batch(
+    endpoint: str, ids: Sequence[str], reply: HttpReply
+) -> tuple[Results, str | None]:
+    """Results per id of a fetch_multi_video_v2 reply (``data.aweme_details[]``)."""
+
+    def read(video_id: str, entry: dict[str, object]) -> FetchResult:
+        statistics = entry.get("statistics")
+        if not isinstance(statistics, dict):
+            return _failed(f"{endpoint}: no statistics for {video_id}")
+        return FetchResult(FetchStatus.OK, _detail_stats(endpoint, statistics))
+
+    return _interpret_listed(endpoint, ids, reply, "aweme_details", read)
+
+
 def interpret_statistics(ids: Sequence[str], reply: HttpReply) -> tuple[Results, str | None]:
-    """Douyin play counts, likes and shares per id; an id not listed is GONE.
+    """Douyin play counts, likes and shares per id (``data.statistics_list[]``).
 
     Here a play_count of 0 is a real count: this endpoint is the one that has them.
     """
-    data, stop = _envelope(DOUYIN_STATISTICS, reply)
-    if isinstance(data, FetchResult):
-        return dict.fromkeys(ids, data), stop
-    found, bad = _listed(DOUYIN_STATISTICS, ids, data, "statistics_list")
-    if bad is not None:
-        return dict.fromkeys(ids, bad), None
-    results: Results = {}
-    for video_id in ids:
-        entry = found.get(video_id)
-        if entry is None:
-            results[video_id] = FetchResult(FetchStatus.GONE)
-            continue
+
+    def read(video_id: str, entry: dict[str, object]) -> FetchResult:
         stats = VideoStats(
             views=usable_count(entry.get("play_count")),
             likes=usable_count(entry.get("digg_count")),
             shares=usable_count(entry.get("share_count")),
         )
-        results[video_id] = FetchResult(FetchStatus.OK, stats)
-    return results, None
+        return FetchResult(FetchStatus.OK, stats)
+
+    return _interpret_listed(DOUYIN_STATISTICS, ids, reply, "statistics_list", read)
 
 
 def _interpret(call: Call, reply: HttpReply) -> tuple[Results, str | None]:
