@@ -1,4 +1,7 @@
-"""The TikHub half of the fake providers, as TikHub documents itself.
+"""The TikHub half of the fake providers, as TikHub documents itself: the endpoint
+descriptions of TikHub's OpenAPI document mirrored in TikHub/TikHub-API-Python-SDK-V2
+(docs/TikTokAppV3APIApi.md, docs/DouyinAppV3APIApi.md, docs/TikHubUserAPIApi.md), and
+spec section 5 for the prices and limits.
 
 - ``GET .../{tiktok|douyin}/app/v3/fetch_one_video?aweme_id=ID`` -> ``data.aweme_detail``;
 - ``POST .../{tiktok|douyin}/app/v3/fetch_multi_video_v2`` (JSON array, <= 25 / <= 50
