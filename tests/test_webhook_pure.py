@@ -33,6 +33,7 @@ from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.payload import StatsRow, build_payload, encode_body
 from daemon.webhook.signing import sign_headers, standard_key
 from daemon.webhook.urlguard import GuardedResolver, UrlRefused, check_url, find_refusal
+from tests.webhook_world import answer
 
 DAY = date(2024, 12, 9)
 SPEC_ROW = StatsRow(
@@ -410,17 +411,7 @@ class _FixedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host=a,
-                port=port,
-                family=socket.AF_INET6 if ":" in a else socket.AF_INET,
-                proto=0,
-                flags=0,
-            )
-            for a in self.addresses
-        ]
+        return answer(host, port, self.addresses)
 
     async def close(self) -> None:
         pass

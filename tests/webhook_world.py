@@ -16,6 +16,21 @@ from daemon.scan import ScanConfig, ScanReport, scan_day
 from daemon.webhook.config import DeliveryConfig
 
 
+def answer(host: str, port: int, addresses: tuple[str, ...]) -> list[ResolveResult]:
+    """What a resolver returns for ``host`` resolving to ``addresses``."""
+    return [
+        ResolveResult(
+            hostname=host,
+            host=address,
+            port=port,
+            family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+            proto=0,
+            flags=0,
+        )
+        for address in addresses
+    ]
+
+
 class MapResolver(AbstractResolver):
     """DNS as the test says: names in ``answers`` get those addresses, "localhost" goes
     to the system's resolver, anything else does not exist."""
@@ -33,17 +48,7 @@ class MapResolver(AbstractResolver):
             return await self._system.resolve("localhost", port, family)
         if host not in self.answers:
             raise OSError(f"no such host: {host}")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=0,
-            )
-            for address in self.answers[host]
-        ]
+        return answer(host, port, self.answers[host])
 
     async def close(self) -> None:
         await self._system.close()
