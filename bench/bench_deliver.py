@@ -35,11 +35,11 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.db import Db, create_pool
-from daemon.embedded import embedded_server, find_local_server, with_database
-from daemon.fakes.receiver import WebhookReceiver
-from daemon.migrations import apply_migrations
+from daemon.demo.fake_receiver import WebhookReceiver
 from daemon.settings import Settings
+from daemon.store.db import Db, create_pool
+from daemon.store.embedded import embedded_server, find_local_server, with_database
+from daemon.store.migrations import apply_migrations
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.outbox import enqueue_deliveries
 from daemon.webhook.sender import create_session, deliver_due
@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace, admin_url: str, receiver_url: str) -> di
     try:
         conn = await asyncpg.connect(url)
         try:
-            schema = resources.files("daemon").joinpath("sql/bot_schema.sql")
+            schema = resources.files("daemon").joinpath("store/bot_schema.sql")
             await conn.execute(schema.read_text(encoding="utf-8"))
             await apply_migrations(conn)
         finally:

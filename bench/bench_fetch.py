@@ -32,10 +32,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.fakes.providers import FakeProviders
+from daemon.demo.fake_providers import FakeProviders
 from daemon.fetch import FetchCounters, FetchStatus, VideoStats, fetch_videos
 from daemon.fetch.plan import TikHubPrices, plan_douyin, plan_spend, plan_tiktok
-from daemon.links import PLATFORMS, VideoRef
+from daemon.rules.links import PLATFORMS, VideoRef
 
 
 def make_refs(count: int) -> list[VideoRef]:

@@ -26,11 +26,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.db import Db, create_pool
-from daemon.embedded import embedded_server, find_local_server, with_database
-from daemon.migrations import apply_migrations
-from daemon.scan import ScanConfig, scan_day
+from daemon.scan.day import ScanConfig, scan_day
 from daemon.settings import DEFAULT_COMPLETED_STATUSES
+from daemon.store.db import Db, create_pool
+from daemon.store.embedded import embedded_server, find_local_server, with_database
+from daemon.store.migrations import apply_migrations
 
 DAY = date(2024, 12, 9)
 
@@ -99,7 +99,7 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(
-                resources.files("daemon").joinpath("sql/bot_schema.sql").read_text("utf-8")
+                resources.files("daemon").joinpath("store/bot_schema.sql").read_text("utf-8")
             )
             await apply_migrations(conn)
             started = time.perf_counter()

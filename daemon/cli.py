@@ -19,12 +19,12 @@ from typing import Any
 
 import asyncpg
 
-from daemon.db import Db, pool_for
-from daemon.logs import configure_logging, requested_format, startup_error
-from daemon.migrations import MigrationError, apply_migrations, pending_migrations
-from daemon.redact import one_line, redact_text, redact_value, register_settings
-from daemon.scan import ScanReport
+from daemon.rules.redact import one_line, redact_text, redact_value, register_settings
+from daemon.run.logs import configure_logging, requested_format, startup_error
+from daemon.scan.day import ScanReport
 from daemon.settings import Settings, SettingsError, load_settings
+from daemon.store.db import Db, pool_for
+from daemon.store.migrations import MigrationError, apply_migrations, pending_migrations
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":  # needs no settings at all
-        from daemon.demo import run_demo
+        from daemon.demo.main import run_demo
 
         return run_demo(json_output=args.json)
     try:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     register_settings(settings)  # before anything can log or print a secret
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "run":
-        from daemon.service import run_service
+        from daemon.run.service import run_service
 
         try:
             return run_service(settings)
@@ -177,8 +177,8 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_scan(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.dates import yesterday
-    from daemon.pipeline import scan_and_deliver
+    from daemon.rules.dates import yesterday
+    from daemon.run.pipeline import scan_and_deliver
 
     day = args.date or yesterday(settings.zone)
     async with open_db(settings) as db:
@@ -189,8 +189,8 @@ async def cmd_scan(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.dates import days_between
-    from daemon.pipeline import scan_and_deliver
+    from daemon.rules.dates import days_between
+    from daemon.run.pipeline import scan_and_deliver
 
     days = days_between(args.first, args.last)
     if not days:
@@ -211,7 +211,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.pipeline import deliver_pass
+    from daemon.run.pipeline import deliver_pass
 
     async with open_db(settings) as db:
         report = await deliver_pass(db, settings, force=args.force)
@@ -242,7 +242,7 @@ async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.provider_report import provider_status
+    from daemon.fetch.report import provider_status
     from daemon.webhook.outbox import delivery_summary
 
     async with open_db(settings) as db:
@@ -268,8 +268,8 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.provider_report import stop_line
-    from daemon.provider_state import clear_stop, list_stops
+    from daemon.fetch.report import stop_line
+    from daemon.fetch.stops import clear_stop, list_stops
 
     async with open_db(settings) as db:
         if args.action == "clear":
@@ -284,9 +284,9 @@ async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.dates import yesterday
-    from daemon.explain import ExplainError, explain_day
-    from daemon.scan import ScanConfig
+    from daemon.rules.dates import yesterday
+    from daemon.scan.day import ScanConfig
+    from daemon.settle.explain import ExplainError, explain_day
 
     day = args.date or yesterday(settings.zone)
     async with open_db(settings) as db:

@@ -12,12 +12,12 @@ from importlib import resources
 import asyncpg
 import pytest
 
-from daemon.db import Db, create_pool
-from daemon.embedded import embedded_server, find_local_server, with_database
-from daemon.fakes.providers import FakeProviders
-from daemon.migrations import apply_migrations
+from daemon.demo.fake_providers import FakeProviders
+from daemon.store.db import Db, create_pool
+from daemon.store.embedded import embedded_server, find_local_server, with_database
+from daemon.store.migrations import apply_migrations
 
-BOT_SCHEMA = resources.files("daemon").joinpath("sql/bot_schema.sql").read_text(encoding="utf-8")
+BOT_SCHEMA = resources.files("daemon").joinpath("store/bot_schema.sql").read_text(encoding="utf-8")
 _counter = itertools.count()
 
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import asyncpg
 
-from tests.scan_reference import Completion, insert_completions, insert_tasks
+from tests.scan.scan_reference import Completion, insert_completions, insert_tasks
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from daemon.fakes.providers import FakeProviders
-from daemon.fakes.receiver import Reply, WebhookReceiver
-from tests.scan_reference import Completion, insert_completions, insert_tasks
+from daemon.demo.fake_providers import FakeProviders
+from daemon.demo.fake_receiver import Reply, WebhookReceiver
+from tests.scan.scan_reference import Completion, insert_completions, insert_tasks
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,10 @@
-"""The HTTP side of video stats: YouTube and TikHub fetches, short-link resolution.
+"""Video stats from the providers (spec section 5): YouTube and TikHub fetches, the
+cheapest fetch plan, short-link resolution, and the provider stops and TikHub spend
+that every fetch honours (``stops``, stored in the database, and ``report``, what
+``status`` and ``stops`` print of them).
 
-No database code here: callers hand in refs or links and store what comes back.
+The HTTP modules take refs or links and return what came back; only ``stops`` and
+``report`` touch the database. Imports: settings, rules, store.
 """
 
 from daemon.fetch.breaker import Breaker, ProviderStopped

@@ -23,7 +23,7 @@ from daemon.fetch.plan import (
 )
 from daemon.fetch.tikhub import fetch_tikhub_call, probe_tikhub
 from daemon.fetch.youtube import YOUTUBE_BATCH_SIZE, fetch_youtube_batch, stopped_result
-from daemon.links import VideoRef
+from daemon.rules.links import VideoRef
 
 Item = tuple[VideoRef, FetchResult]
 # A lane's output: the ref, its result, and which half of a Douyin video it is.

@@ -1,7 +1,7 @@
 """What the fetchers ask before spending: provider stops and the TikHub budget.
 
 The fetch layer holds no database code: it calls a ``ProviderGate``. The database
-one (``daemon.provider_state``) makes stops and spend shared by every scan, process
+one (``daemon.fetch.stops``) makes stops and spend shared by every scan, process
 and replica; ``MemoryGate`` is the trivial one for unit tests and the benchmark.
 """
 

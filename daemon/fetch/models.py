@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from daemon.fetch.plan import TikHubPrices
-from daemon.links import VideoRef
+from daemon.rules.links import VideoRef
 
 # Section 3's "usable count" ceiling: counts land in BIGINT columns.
 MAX_COUNT = 2**63 - 1

@@ -13,7 +13,7 @@ from daemon.fetch.context import RESOLVE, FetchContext
 from daemon.fetch.lanes import Lane, run_lanes
 from daemon.fetch.models import FetchConfig, FetchCounters, ResolveResult
 from daemon.fetch.retry import HttpReply, TransportError, request_with_retries
-from daemon.links import is_short_link, parse_video_link, platform_of_host
+from daemon.rules.links import is_short_link, parse_video_link, platform_of_host
 
 MAX_HOPS = 5
 Item = tuple[str, ResolveResult]

@@ -14,7 +14,7 @@ from yarl import URL
 
 from daemon.fetch.breaker import Breaker, ProviderStopped
 from daemon.fetch.context import FetchContext
-from daemon.retry_after import parse_retry_after
+from daemon.rules.retry_after import parse_retry_after
 
 # 2**62 already exceeds any sane cap; bounding the exponent avoids float overflow.
 _MAX_EXPONENT = 62

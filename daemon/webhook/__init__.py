@@ -2,6 +2,7 @@
 the durable outbox in PostgreSQL, and the sender that drains it.
 
 Pure rules live in payload, signing, backoff and urlguard; IO in outbox and sender.
+Its SQL is ``queries.sql`` beside it. Imports: settings, rules, store.
 """
 
 from daemon.webhook.config import DeliveryConfig

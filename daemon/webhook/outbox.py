@@ -15,8 +15,8 @@ from typing import Any
 
 import structlog
 
-from daemon.db import Db, Tx
-from daemon.redact import redact_text, register
+from daemon.rules.redact import redact_text, register
+from daemon.store.db import Db, Tx
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig

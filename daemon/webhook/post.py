@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from daemon.retry_after import parse_retry_after
+from daemon.rules.retry_after import parse_retry_after
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.urlguard import GuardedResolver, UrlRefused, find_refusal, guard_trace_config

@@ -12,7 +12,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from daemon.db import Db
+from daemon.store.db import Db
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision, classify, decide
 from daemon.webhook.config import DeliveryConfig

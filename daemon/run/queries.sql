@@ -1,0 +1,75 @@
+-- Named queries of daemon.run: the long-running service: look-back, metrics read from the database, retention.
+-- Each under a "-- name: <name> --" header, loaded by daemon/store/queries.py and called by name.
+-- Times are UTC (the pool sets it).
+
+-- ======================================================================= lifecycle
+-- The daemon's own upkeep (issue 8): look-back, day lock, metrics, retention.
+
+-- name: lookback_days --
+-- Days from $1 to $2 the daemon owes a scan: no successful scan at all ('missed'), or a
+-- latest successful scan that left providers incomplete none of which is stopped any
+-- more ('incomplete'; a stop is active while until IS NULL OR until > now()).
+WITH days AS (
+    SELECT d::date AS stats_date FROM generate_series($1::date, $2::date, interval '1 day') d
+),
+latest AS (
+    SELECT DISTINCT ON (r.stats_date) r.stats_date, r.incomplete_providers
+    FROM dailystats_scan_runs r
+    WHERE r.status = 'succeeded' AND r.stats_date BETWEEN $1::date AND $2::date
+    ORDER BY r.stats_date, r.id DESC
+)
+SELECT days.stats_date,
+       CASE WHEN latest.stats_date IS NULL THEN 'missed' ELSE 'incomplete' END AS reason
+FROM days
+LEFT JOIN latest ON latest.stats_date = days.stats_date
+WHERE latest.stats_date IS NULL
+   OR (cardinality(latest.incomplete_providers) > 0
+       AND NOT EXISTS (
+           SELECT 1 FROM dailystats_provider_stops p
+           WHERE p.provider = ANY(latest.incomplete_providers)
+             AND (p.until IS NULL OR p.until > now())))
+ORDER BY days.stats_date
+
+-- name: metrics_state --
+-- What the metrics say about the database, read again after a restart.
+SELECT (SELECT extract(epoch FROM max(finished_at))::float8 FROM dailystats_scan_runs
+        WHERE status = 'succeeded') AS last_success,
+       (SELECT count(*) FROM dailystats_deliveries WHERE status = 'pending') AS pending,
+       (SELECT count(*) FROM dailystats_deliveries WHERE status = 'dead') AS dead
+
+-- name: prune_scan_runs --
+-- Finished runs started before $1, except each day's latest (status and the look-back
+-- read it). $2 rows at most per call.
+DELETE FROM dailystats_scan_runs
+WHERE id IN (
+    SELECT r.id FROM dailystats_scan_runs r
+    WHERE r.started_at < $1 AND r.status <> 'running'
+      AND EXISTS (SELECT 1 FROM dailystats_scan_runs n
+                  WHERE n.stats_date = r.stats_date AND n.id > r.id)
+    LIMIT $2
+)
+
+-- name: prune_video_stats --
+-- Cached stats not fetched again since $1: no scan of a recent day needed them.
+DELETE FROM dailystats_video_stats
+WHERE (platform, video_id) IN (
+    SELECT platform, video_id FROM dailystats_video_stats WHERE fetched_at < $1 LIMIT $2
+)
+
+-- name: prune_short_links --
+DELETE FROM dailystats_short_links
+WHERE link IN (SELECT link FROM dailystats_short_links WHERE resolved_at < $1 LIMIT $2)
+
+-- name: prune_deliveries --
+-- Superseded and delivered versions last touched before $1 that a newer version of
+-- their task and day replaced. Kept: pending and dead ones (replay), and the latest
+-- version of each task and day (the outbox compares new payloads with it).
+DELETE FROM dailystats_deliveries
+WHERE id IN (
+    SELECT d.id FROM dailystats_deliveries d
+    WHERE d.status IN ('superseded', 'delivered') AND d.updated_at < $1
+      AND EXISTS (SELECT 1 FROM dailystats_deliveries n
+                  WHERE n.task_id = d.task_id AND n.stats_date = d.stats_date
+                    AND n.seq > d.seq)
+    LIMIT $2
+)

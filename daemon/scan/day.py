@@ -1,0 +1,197 @@
+"""The scan of one stats date, top to bottom.
+
+1. take the day's lock and record the run;
+2. classify the day's completions once, inside PostgreSQL (``day_completions``);
+3. resolve new short links and fetch the stats no completion saved (when providers are on);
+4. in one transaction: upsert ``task_daily_stats``, zero tasks that lost their
+   completions, and queue the deliveries the changed payloads imply (the outbox);
+5. record how the run ended, even when cancelled.
+
+Every step is idempotent: a scan interrupted anywhere is recovered by scanning again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from daemon.fetch.plan import spend_by_endpoint
+from daemon.rules.dates import day_bounds
+from daemon.rules.redact import describe
+from daemon.scan.daylock import lock_day
+from daemon.scan.livestats import LiveFetch, fetch_missing, resolve_day_links
+from daemon.scan.report import ScanReport
+from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
+from daemon.store.db import Db, Tx
+
+log = structlog.get_logger("daemon.scan.day")
+
+__all__ = ["Enqueue", "LiveFetch", "ScanConfig", "ScanReport", "scan_day"]
+
+Enqueue = Callable[[Tx, date], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    zone: ZoneInfo
+    completed_statuses: tuple[str, ...]
+    prefer_live: bool
+    stats_max_age: timedelta
+    day_lock_wait: float = 3600.0  # seconds (daemon.scan.daylock)
+
+    @classmethod
+    def defaults(
+        cls, zone: str = "UTC", *, prefer_live: bool = False, stats_max_age: timedelta | None = None
+    ) -> ScanConfig:
+        """The settings' defaults, for the demo, tests and benchmarks."""
+        return cls(
+            zone=ZoneInfo(zone),
+            completed_statuses=DEFAULT_COMPLETED_STATUSES,
+            prefer_live=prefer_live,
+            stats_max_age=stats_max_age if stats_max_age is not None else timedelta(hours=6),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScanConfig:
+        return cls(
+            zone=settings.zone,
+            completed_statuses=settings.completed_statuses,
+            prefer_live=settings.stats_source_policy == "live_first",
+            stats_max_age=timedelta(seconds=settings.video_stats_max_age_seconds),
+            day_lock_wait=settings.day_lock_wait_seconds,
+        )
+
+
+async def scan_day(
+    db: Db,
+    stats_date: date,
+    config: ScanConfig,
+    *,
+    trigger: str,
+    live: LiveFetch | None = None,
+    enqueue: Enqueue | None = None,
+) -> ScanReport:
+    """Scan one stats date; the report's ``status`` says how it ended.
+
+    A failed scan is a report, not an exception; only cancellation, a day lock not had
+    in time (DayLockTimeout), and a database that cannot be reached at all, propagate.
+    """
+    bound = log.bind(stats_date=stats_date.isoformat(), trigger=trigger)
+    bound.info("scan.started")
+    started = time.monotonic()
+    async with db.connection() as conn:
+        # Waits while another process scans this day; the run is recorded once it has
+        # the day, so a waiting scan is never mistaken for a dead one.
+        await lock_day(conn, stats_date, config.day_lock_wait)
+        try:
+            run_id = await conn.fetchval("start_run", stats_date, trigger)
+            await conn.execute("interrupt_stale_runs", stats_date, run_id)
+            report = ScanReport(run_id=run_id, stats_date=stats_date, trigger=trigger)
+            bound = bound.bind(run_id=run_id)
+            try:
+                await _scan_locked(conn, db, stats_date, config, report, live, enqueue)
+                report.status = "succeeded"
+            except asyncio.CancelledError:
+                report.status = "interrupted"
+                raise
+            except Exception as exc:
+                report.status = "failed"
+                report.error = describe(exc)  # stored and shown: never a secret
+                bound.exception("scan.failed")
+            finally:
+                report.seconds = _since(started)
+                # The run's final status is written even when the scan is being cancelled.
+                await asyncio.shield(_finish(db, report))
+        finally:
+            await _release(conn, stats_date)
+    bound.info("scan.finished", **report.summary())
+    return report
+
+
+async def _scan_locked(
+    conn: Tx,
+    db: Db,
+    stats_date: date,
+    config: ScanConfig,
+    report: ScanReport,
+    live: LiveFetch | None,
+    enqueue: Enqueue | None,
+) -> None:
+    start, end = day_bounds(stats_date, config.zone)
+    phase = time.monotonic()
+    await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
+    await conn.execute("analyze_day_completions")
+    report.classify_seconds = _since(phase)
+    # Fresh means fetched since the scan began, less the allowed age; live, since it began.
+    began: datetime = await conn.fetchval("db_now")
+    cutoff = began - config.stats_max_age
+    phase = time.monotonic()
+    if live is not None:
+        await resolve_day_links(conn, db, live, report)
+    await conn.execute("resolve_day_short_links")
+    if live is not None:
+        billed_before = Counter(live.counters.billed)
+        await fetch_missing(conn, db, live, config.prefer_live, cutoff, report)
+        billed = live.counters.billed - billed_before
+        report.tikhub_spend = spend_by_endpoint(billed, live.config.tikhub_prices)
+    report.fetch_seconds = _since(phase)
+
+    phase = time.monotonic()
+    await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
+    async with conn.conn.transaction():
+        summary = await conn.fetchrow("upsert_day_stats", stats_date)
+        assert summary is not None
+        zeroed = await conn.execute("zero_vanished_tasks", stats_date)
+        report.task_count = summary["task_count"]
+        report.completion_count = summary["completion_count"]
+        report.video_count = summary["video_count"]
+        report.videos_missing = summary["videos_missing"]
+        report.videos_stale = summary["videos_stale"]
+        report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
+        if enqueue is not None:
+            report.deliveries_queued = await enqueue(conn, stats_date)
+    report.write_seconds = _since(phase)
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+async def _release(conn: Tx, stats_date: date) -> None:
+    try:
+        await conn.execute("drop_day_completions")
+        await conn.execute("drop_videos_to_fetch")
+        await conn.execute("drop_day_videos")
+        await conn.execute("unlock_day", stats_date)
+    except Exception:  # the pool resets a broken connection, and that drops both
+        log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)
+
+
+async def _finish(db: Db, report: ScanReport) -> None:
+    try:
+        await db.execute(
+            "finish_run",
+            report.run_id,
+            report.status,
+            report.task_count,
+            report.completion_count,
+            report.video_count,
+            report.videos_missing,
+            report.videos_fetched,
+            report.videos_failed,
+            report.deliveries_queued,
+            report.error,
+            report.videos_stale,
+            sorted(report.incomplete_providers) or None,
+            json.dumps(report.tikhub_spend) if report.tikhub_spend else None,
+        )
+    except Exception:
+        log.exception("scan.record_failed", run_id=report.run_id)

@@ -1,0 +1,317 @@
+-- Named queries of daemon.scan: the scan of one day: its run record, the day lock, classification, short links, video stats, the upsert.
+-- Each under a "-- name: <name> --" header, loaded by daemon/store/queries.py and called by name.
+-- Times are UTC (the pool sets it).
+
+-- ======================================================================= scan
+
+-- name: lock_day --
+-- Session lock held by the scan of one stats date for its whole length: two daemons
+-- never scan the same day at once. The second waits, then scans fresher data.
+SELECT pg_advisory_lock(7210135, $1::date - DATE '2000-01-01')
+
+-- name: unlock_day --
+SELECT pg_advisory_unlock(7210135, $1::date - DATE '2000-01-01')
+
+-- name: start_run --
+INSERT INTO dailystats_scan_runs (stats_date, trigger) VALUES ($1, $2) RETURNING id
+
+-- name: finish_run --
+-- $12: the providers whose stop or budget left videos without fresh stats (NULL:
+-- complete); $13: TikHub calls answered 200 and their USD, per endpoint (jsonb).
+UPDATE dailystats_scan_runs
+SET status = $2, finished_at = now(), task_count = $3, completion_count = $4,
+    video_count = $5, videos_missing = $6, videos_fetched = $7, videos_failed = $8,
+    deliveries_queued = $9, error = $10, videos_stale = $11,
+    incomplete_providers = $12, tikhub_spend = $13::jsonb
+WHERE id = $1
+
+-- name: interrupt_stale_runs --
+-- Runs left 'running' by a process that died. Called while holding the day's lock, and
+-- a run is only recorded once its scan holds that lock, so no live scan is among them.
+UPDATE dailystats_scan_runs SET status = 'interrupted', finished_at = now()
+WHERE stats_date = $1 AND status = 'running' AND id <> $2
+
+-- name: create_day_completions --
+-- One day's completions, classified once (platform, video id, saved counts) into a
+-- temporary table that every later step of the scan reads. The classification is
+-- called once per row as a scalar (OFFSET 0 keeps the planner from repeating it).
+-- short_link: the compared form of a short link, until it is resolved.
+CREATE TEMP TABLE day_completions AS
+SELECT s.id,
+       s.task_id,
+       s.user_id,
+       (s.k).platform,
+       (s.k).video_id,
+       (s.k).is_short,
+       CASE WHEN (s.k).is_short THEN dailystats_short_link(s.link) END AS short_link,
+       dailystats_usable(x.view_count, s.details -> 'view_count') AS views,
+       dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
+       dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
+       dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
+       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects
+FROM (
+    SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link,
+           dailystats_classify(ut.platform, ut.submission_link) AS k,
+           dailystats_details(ut.verification_details) AS details
+    FROM user_tasks ut
+    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+    OFFSET 0
+) s
+-- Each count as text: a JSON number and a JSON string of digits read alike; anything
+-- else is judged by its JSON value (an integral number such as 100000.0 counts).
+LEFT JOIN LATERAL jsonb_to_record(s.details)
+    AS x(view_count text, like_count text, comment_count text, share_count text,
+         collect_count text) ON true
+
+-- name: analyze_day_completions --
+ANALYZE pg_temp.day_completions
+
+-- name: drop_day_completions --
+DROP TABLE IF EXISTS pg_temp.day_completions
+
+-- name: unresolved_short_links --
+SELECT DISTINCT c.short_link AS link, c.platform
+FROM pg_temp.day_completions c
+WHERE c.is_short
+  AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s WHERE s.link = c.short_link)
+
+-- name: save_short_link --
+INSERT INTO dailystats_short_links (link, platform, video_id) VALUES ($1, $2, $3)
+ON CONFLICT (link) DO UPDATE
+SET platform = EXCLUDED.platform, video_id = EXCLUDED.video_id, resolved_at = now()
+
+-- name: resolve_day_short_links --
+-- Give short-link completions the video their link resolved to (same platform only).
+-- A resolved link no longer groups its completions: short_link stays set only while
+-- unresolved (day_videos counts one video per unresolved link).
+UPDATE pg_temp.day_completions c
+SET video_id = CASE WHEN s.platform = c.platform THEN s.video_id END, short_link = NULL
+FROM dailystats_short_links s
+WHERE c.is_short AND s.link = c.short_link
+
+-- name: create_videos_to_fetch --
+-- Each distinct video of the day whose stats must come from its platform: none of its
+-- completions saved a usable count (or the policy prefers live stats, $1), and nothing
+-- fresh is cached since $2. A video found deleted or private is not asked for again
+-- for a day, however short the freshness setting; one whose last fetch was partial is
+-- asked again. Kept in a temporary table and read
+-- in pages, so no transaction stays open while the APIs answer.
+CREATE TEMP TABLE day_videos_to_fetch AS
+SELECT c.platform, c.video_id
+FROM pg_temp.day_completions c
+WHERE c.video_id IS NOT NULL AND c.platform <> 'other'
+GROUP BY c.platform, c.video_id
+HAVING ($1 OR bool_and(num_nonnulls(c.views, c.likes, c.comments,
+                                    CASE WHEN c.platform = 'dy' THEN c.shares END,
+                                    CASE WHEN c.platform = 'dy' THEN c.collects END) = 0))
+   AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats s
+                   WHERE s.platform = c.platform AND s.video_id = c.video_id
+                     AND ((s.fetched_at >= $2 AND NOT s.partial)
+                          OR (s.status = 'gone' AND s.fetched_at >= now() - interval '1 day')))
+
+-- name: index_videos_to_fetch --
+ALTER TABLE pg_temp.day_videos_to_fetch ADD PRIMARY KEY (platform, video_id)
+
+-- name: next_videos_to_fetch --
+SELECT platform, video_id FROM pg_temp.day_videos_to_fetch
+WHERE (platform, video_id) > ($1, $2)
+ORDER BY platform, video_id
+LIMIT $3
+
+-- name: drop_videos_to_fetch --
+DROP TABLE IF EXISTS pg_temp.day_videos_to_fetch
+
+-- name: save_video_stats --
+-- Fetched stats into the cache. A count this fetch did not report (NULL) keeps the one
+-- known before, so a Douyin count split over two calls comes from the freshest source
+-- that has it, and a video found gone keeps its last known counts (spec section 3).
+-- $9 partial: the fetch left a count the platform always reports unreported.
+INSERT INTO dailystats_video_stats AS s
+    (platform, video_id, status, view_count, like_count, comment_count, share_count,
+     collect_count, partial, fetched_at)
+SELECT * , now() FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                             $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[])
+ON CONFLICT (platform, video_id) DO UPDATE
+SET status = EXCLUDED.status,
+    view_count = coalesce(EXCLUDED.view_count, s.view_count),
+    like_count = coalesce(EXCLUDED.like_count, s.like_count),
+    comment_count = coalesce(EXCLUDED.comment_count, s.comment_count),
+    share_count = coalesce(EXCLUDED.share_count, s.share_count),
+    collect_count = coalesce(EXCLUDED.collect_count, s.collect_count),
+    partial = EXCLUDED.partial,
+    fetched_at = EXCLUDED.fetched_at
+
+-- name: create_day_videos --
+-- Each video of the day once per task (spec section 3: the same video however its link
+-- was written; an unresolved short link, in its compared form, is one video; a
+-- completion whose link names no video stands alone), with where its counts come from:
+--   saved       the largest usable counts its completions saved;
+--   cache       fresh stats fetched before this scan;
+--   live        stats fetched by this scan;
+--   last_known  cached stats however old: stale, partial, or of a video since gone,
+--               so an outage, a stop or a budget never lowers numbers already sent;
+--   missing     none of these: 0, counted, asked again at the next scan.
+-- Order: saved, cache/live, last_known, missing; live_first ($1): cache/live,
+-- last_known, saved, missing (its numbers came from the APIs, so the last known ones
+-- keep them). $2 freshness cutoff, $3 start of this scan (NULL: no live source).
+CREATE TEMP TABLE day_videos AS
+WITH videos AS (
+    SELECT c.task_id, c.platform, c.video_id, c.short_link,
+           CASE WHEN c.video_id IS NULL AND c.short_link IS NULL THEN c.id END AS alone_id,
+           count(*) AS completions,
+           max(c.views) AS saved_views, max(c.likes) AS saved_likes,
+           max(c.comments) AS saved_comments, max(c.shares) AS saved_shares,
+           max(c.collects) AS saved_collects,
+           bool_or(num_nonnulls(c.views, c.likes, c.comments,
+                                CASE WHEN c.platform = 'dy' THEN c.shares END,
+                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS has_saved
+    FROM pg_temp.day_completions c
+    WHERE c.platform <> 'other'
+    GROUP BY 1, 2, 3, 4, 5
+),
+cached AS (
+    SELECT v.*, s.status AS cache_status, s.fetched_at, s.partial,
+           s.view_count AS cached_views, s.like_count AS cached_likes,
+           s.comment_count AS cached_comments, s.share_count AS cached_shares,
+           s.collect_count AS cached_collects,
+           coalesce(s.status = 'ok' AND NOT s.partial AND s.fetched_at >= $2, false) AS fresh,
+           num_nonnulls(s.view_count, s.like_count, s.comment_count,
+                        CASE WHEN v.platform = 'dy' THEN s.share_count END,
+                        CASE WHEN v.platform = 'dy' THEN s.collect_count END) > 0 AS known
+    FROM videos v
+    LEFT JOIN dailystats_video_stats s ON s.platform = v.platform AND s.video_id = v.video_id
+),
+sourced AS (
+    SELECT c.*,
+           CASE WHEN c.fresh AND ($1 OR NOT c.has_saved) THEN
+                     CASE WHEN c.fetched_at >= $3 THEN 'live' ELSE 'cache' END
+                WHEN c.has_saved AND NOT $1 THEN 'saved'
+                WHEN c.known THEN 'last_known'
+                WHEN c.has_saved THEN 'saved'
+                ELSE 'missing' END AS source
+    FROM cached c
+)
+SELECT s.*,
+       -- Last known: a count no fetch ever reported (one of two calls failed) comes from
+       -- the saved details when they have it: each count from the freshest source.
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_views, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_views, s.saved_views, 0) ELSE coalesce(s.cached_views, 0) END AS views,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_likes, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_likes, s.saved_likes, 0) ELSE coalesce(s.cached_likes, 0) END AS likes,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_comments, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_comments, s.saved_comments, 0) ELSE coalesce(s.cached_comments, 0) END AS comments,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_shares, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_shares, s.saved_shares, 0) ELSE coalesce(s.cached_shares, 0) END AS shares,
+       CASE s.source WHEN 'saved' THEN coalesce(s.saved_collects, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_collects, s.saved_collects, 0) ELSE coalesce(s.cached_collects, 0) END AS collects
+FROM sourced s
+
+-- name: drop_day_videos --
+DROP TABLE IF EXISTS pg_temp.day_videos
+
+-- name: upsert_day_stats --
+-- The numbers of spec section 3 for every task with completions on the day, upserted
+-- into task_daily_stats from day_videos (each video's chosen counts). A row whose
+-- numbers did not change is not touched. $1 stats date.
+WITH video_sums AS (
+    SELECT task_id,
+           count(*) AS video_count,
+           count(*) FILTER (WHERE source = 'missing') AS videos_missing,
+           count(*) FILTER (WHERE source = 'last_known') AS videos_stale,
+           sum(views) FILTER (WHERE platform = 'yt') AS yt_views,
+           sum(likes) FILTER (WHERE platform = 'yt') AS yt_likes,
+           sum(comments) FILTER (WHERE platform = 'yt') AS yt_comments,
+           sum(views) FILTER (WHERE platform = 'tt') AS tt_views,
+           sum(likes) FILTER (WHERE platform = 'tt') AS tt_likes,
+           sum(comments) FILTER (WHERE platform = 'tt') AS tt_comments,
+           sum(views) FILTER (WHERE platform = 'dy') AS dy_views,
+           sum(likes) FILTER (WHERE platform = 'dy') AS dy_likes,
+           sum(comments) FILTER (WHERE platform = 'dy') AS dy_comments,
+           sum(shares) FILTER (WHERE platform = 'dy') AS dy_shares,
+           sum(collects) FILTER (WHERE platform = 'dy') AS dy_collects
+    FROM pg_temp.day_videos
+    GROUP BY task_id
+),
+accounts AS (
+    SELECT task_id,
+           count(*) AS completions,
+           count(DISTINCT user_id) AS accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
+    FROM pg_temp.day_completions
+    GROUP BY task_id
+),
+upserted AS (
+    INSERT INTO task_daily_stats AS t (
+        task_id, project_id, external_task_id, stats_date,
+        total_account_count, total_completion_count,
+        yt_account_count, yt_view_count, yt_like_count, yt_comment_count,
+        tt_account_count, tt_view_count, tt_like_count, tt_comment_count,
+        dy_account_count, dy_view_count, dy_like_count, dy_comment_count,
+        dy_share_count, dy_collect_count)
+    SELECT a.task_id, dt.project_id, dt.external_task_id, $1,
+           a.accounts, a.completions,
+           -- Sums saturate at the BIGINT ceiling instead of failing the scan.
+           a.yt_accounts, dailystats_clamp(s.yt_views), dailystats_clamp(s.yt_likes), dailystats_clamp(s.yt_comments),
+           a.tt_accounts, dailystats_clamp(s.tt_views), dailystats_clamp(s.tt_likes), dailystats_clamp(s.tt_comments),
+           a.dy_accounts, dailystats_clamp(s.dy_views), dailystats_clamp(s.dy_likes), dailystats_clamp(s.dy_comments),
+           dailystats_clamp(s.dy_shares), dailystats_clamp(s.dy_collects)
+    FROM accounts a
+    JOIN drama_tasks dt ON dt.task_id = a.task_id
+    LEFT JOIN video_sums s ON s.task_id = a.task_id
+    ON CONFLICT (task_id, stats_date) DO UPDATE SET
+        project_id = EXCLUDED.project_id, external_task_id = EXCLUDED.external_task_id,
+        total_account_count = EXCLUDED.total_account_count,
+        total_completion_count = EXCLUDED.total_completion_count,
+        yt_account_count = EXCLUDED.yt_account_count, yt_view_count = EXCLUDED.yt_view_count,
+        yt_like_count = EXCLUDED.yt_like_count, yt_comment_count = EXCLUDED.yt_comment_count,
+        tt_account_count = EXCLUDED.tt_account_count, tt_view_count = EXCLUDED.tt_view_count,
+        tt_like_count = EXCLUDED.tt_like_count, tt_comment_count = EXCLUDED.tt_comment_count,
+        dy_account_count = EXCLUDED.dy_account_count, dy_view_count = EXCLUDED.dy_view_count,
+        dy_like_count = EXCLUDED.dy_like_count, dy_comment_count = EXCLUDED.dy_comment_count,
+        dy_share_count = EXCLUDED.dy_share_count, dy_collect_count = EXCLUDED.dy_collect_count,
+        updated_at = CURRENT_TIMESTAMP
+    WHERE (t.project_id, t.external_task_id, t.total_account_count, t.total_completion_count,
+           t.yt_account_count, t.yt_view_count, t.yt_like_count, t.yt_comment_count,
+           t.tt_account_count, t.tt_view_count, t.tt_like_count, t.tt_comment_count,
+           t.dy_account_count, t.dy_view_count, t.dy_like_count, t.dy_comment_count,
+           t.dy_share_count, t.dy_collect_count)
+          IS DISTINCT FROM
+          (EXCLUDED.project_id, EXCLUDED.external_task_id, EXCLUDED.total_account_count,
+           EXCLUDED.total_completion_count,
+           EXCLUDED.yt_account_count, EXCLUDED.yt_view_count, EXCLUDED.yt_like_count, EXCLUDED.yt_comment_count,
+           EXCLUDED.tt_account_count, EXCLUDED.tt_view_count, EXCLUDED.tt_like_count, EXCLUDED.tt_comment_count,
+           EXCLUDED.dy_account_count, EXCLUDED.dy_view_count, EXCLUDED.dy_like_count, EXCLUDED.dy_comment_count,
+           EXCLUDED.dy_share_count, EXCLUDED.dy_collect_count)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM accounts)::int AS task_count,
+       (SELECT coalesce(sum(completions), 0) FROM accounts)::int AS completion_count,
+       (SELECT coalesce(sum(video_count), 0) FROM video_sums)::int AS video_count,
+       (SELECT coalesce(sum(videos_missing), 0) FROM video_sums)::int AS videos_missing,
+       (SELECT coalesce(sum(videos_stale), 0) FROM video_sums)::int AS videos_stale,
+       (SELECT count(*) FROM upserted)::int AS rows_changed
+
+-- name: zero_vanished_tasks --
+-- A task that had completions at an earlier scan of this day and has none now (they
+-- were rejected, say) keeps its row, with zero counts, so X2C hears the correction.
+UPDATE task_daily_stats t SET
+    total_account_count = 0, total_completion_count = 0,
+    yt_account_count = 0, yt_view_count = 0, yt_like_count = 0, yt_comment_count = 0,
+    tt_account_count = 0, tt_view_count = 0, tt_like_count = 0, tt_comment_count = 0,
+    dy_account_count = 0, dy_view_count = 0, dy_like_count = 0, dy_comment_count = 0,
+    dy_share_count = 0, dy_collect_count = 0, updated_at = CURRENT_TIMESTAMP
+WHERE t.stats_date = $1
+  AND NOT EXISTS (SELECT 1 FROM pg_temp.day_completions c WHERE c.task_id = t.task_id)
+  AND (t.total_completion_count <> 0 OR t.total_account_count <> 0)
+
+-- ======================================================================= status
+
+-- name: recent_runs --
+SELECT id, stats_date, trigger, status, started_at, finished_at, task_count,
+       completion_count, video_count, videos_missing, videos_fetched, videos_failed,
+       deliveries_queued, error, videos_stale
+FROM dailystats_scan_runs ORDER BY started_at DESC, id DESC LIMIT $1
+
+-- name: set_local_lock_timeout --
+-- One bounded try at a lock: lock_timeout ($1, milliseconds) for the rest of the
+-- caller's transaction only, and a statement_timeout just above it, so the try ends as
+-- a lock timeout whatever the pool's own. A session advisory lock outlives the try.
+SELECT set_config('lock_timeout', $1::int::text, true),
+       set_config('statement_timeout', ($1::int + 1000)::text, true)
