@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # cancelled scan is recorded 'interrupted' and simply runs again).
     shutdown_grace_seconds: float = Field(30.0, ge=0, le=3600)
     catchup_days: int = Field(3, ge=0, le=366)
+    # Days before yesterday that each nightly run rescans as settle rescans (spec
+    # section 7: a day stays open for the bot's late changes until settled); 0 = off.
+    settle_days: int = Field(3, ge=0, le=366)
     health_port: int = Field(8080, ge=0, le=65535)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
