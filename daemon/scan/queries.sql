@@ -259,7 +259,8 @@ WHERE k.stats_date = $1 AND k.platform = v.platform
 -- name: save_day_videos --
 -- The numbers this scan used, per video (spec section 7), in the scan's transaction:
 -- what a later settle rescan keeps and the audit recomputes with. A video no longer of
--- the day loses its row; an unchanged row is not rewritten (it keeps its run_id).
+-- the day loses its row; an unchanged row is not rewritten (it keeps its run_id, and
+-- 'live': the numbers the scan that fetched them used, read from the cache later).
 -- A video in several tasks is one row (its fetched numbers are the same in each).
 -- $1 stats date, $2 this scan's run id.
 WITH used AS (
@@ -292,10 +293,10 @@ SET source = EXCLUDED.source, view_count = EXCLUDED.view_count,
     like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count,
     share_count = EXCLUDED.share_count, collect_count = EXCLUDED.collect_count,
     fetched_at = EXCLUDED.fetched_at, run_id = EXCLUDED.run_id
-WHERE (k.source, k.view_count, k.like_count, k.comment_count, k.share_count,
-       k.collect_count, k.fetched_at)
+WHERE (replace(k.source, 'live', 'cache'), k.view_count, k.like_count, k.comment_count,
+       k.share_count, k.collect_count, k.fetched_at)
       IS DISTINCT FROM
-      (EXCLUDED.source, EXCLUDED.view_count, EXCLUDED.like_count, EXCLUDED.comment_count,
+      (replace(EXCLUDED.source, 'live', 'cache'), EXCLUDED.view_count, EXCLUDED.like_count, EXCLUDED.comment_count,
        EXCLUDED.share_count, EXCLUDED.collect_count, EXCLUDED.fetched_at)
 
 -- name: still_owed_providers --
