@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=_uuid, help="one delivery, by id")
     which.add_argument("--dead", action="store_true", help="every dead delivery")
     replay.add_argument("--since", type=_date, help="with --dead: only stats dates from this one")
+    resend = command("resend", "send a delivered day again (X2C lost it), under the same ids")
+    resend.add_argument("--date", type=_date, required=True, help="the stats date, YYYY-MM-DD")
+    resend.add_argument("--task", type=int, help="one task, by drama_tasks.task_id")
     command("status", "recent scan runs, deliveries by state, provider stops, TikHub spend")
     stops = command("stops", "provider stops (YouTube quota, TikHub key, balance or budget)")
     stops.add_argument("action", nargs="?", choices=("list", "clear"), default="list")
@@ -241,6 +244,14 @@ async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
     return Outcome("\n".join(lines), data, ok=not (args.id and not report.replayed))
 
 
+async def cmd_resend(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.webhook.resend import resend_day
+
+    async with open_db(settings) as db:
+        report = await resend_day(db, args.date, args.task)
+    return Outcome(report.text(), report.as_dict(), report.ok)
+
+
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.fetch.report import provider_status
     from daemon.webhook.outbox import delivery_summary
@@ -309,6 +320,7 @@ HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]
     "backfill": cmd_backfill,
     "deliver": cmd_deliver,
     "replay": cmd_replay,
+    "resend": cmd_resend,
     "status": cmd_status,
     "stops": cmd_stops,
     "explain": cmd_explain,

@@ -62,14 +62,28 @@ WHERE link IN (SELECT link FROM dailystats_short_links WHERE resolved_at < $1 LI
 
 -- name: prune_deliveries --
 -- Superseded and delivered versions last touched before $1 that a newer version of
--- their task and day replaced. Kept: pending and dead ones (replay), and the latest
--- version of each task and day (the outbox compares new payloads with it).
+-- their task and day replaced. Kept: pending and dead ones (replay), the latest
+-- version of each task and day (the outbox compares new payloads with it), and the last
+-- delivered one (resend, and what X2C was last told: a delivered version goes only
+-- once a newer one was delivered too).
 DELETE FROM dailystats_deliveries
 WHERE id IN (
     SELECT d.id FROM dailystats_deliveries d
     WHERE d.status IN ('superseded', 'delivered') AND d.updated_at < $1
       AND EXISTS (SELECT 1 FROM dailystats_deliveries n
                   WHERE n.task_id = d.task_id AND n.stats_date = d.stats_date
-                    AND n.seq > d.seq)
+                    AND n.seq > d.seq
+                    AND ((d.status <> 'delivered' AND d.delivered_at IS NULL)
+                         OR n.status = 'delivered' OR n.delivered_at IS NOT NULL))
+    LIMIT $2
+)
+
+-- name: prune_day_video_stats --
+-- The numbers each video was counted with, per day (spec section 7): kept while their
+-- day is retained, i.e. for stats dates from $1's date on.
+DELETE FROM dailystats_day_video_stats
+WHERE (stats_date, platform, video_key) IN (
+    SELECT stats_date, platform, video_key FROM dailystats_day_video_stats
+    WHERE stats_date < ($1::timestamptz AT TIME ZONE 'UTC')::date
     LIMIT $2
 )

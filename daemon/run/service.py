@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import structlog
 from apscheduler.triggers.cron import CronTrigger
@@ -26,13 +26,14 @@ from daemon.run.lookback import owed_days
 from daemon.run.notify import Notifier
 from daemon.run.pipeline import deliver_pass, scan_and_deliver
 from daemon.run.retention import prune
-from daemon.run.scanqueue import DayQueue, retry_delay
+from daemon.run.scanqueue import DayQueue, retry_delay, settle_days
 from daemon.run.scheduler import (
     NIGHTLY_JOB,
     NightlyDates,
     nightly_due_through,
     nightly_scheduler,
 )
+from daemon.scan.day import ScanMode
 from daemon.scan.daylock import DayLockTimeout
 from daemon.settings import Settings
 from daemon.store.db import Db, pool_for
@@ -85,6 +86,10 @@ async def serve(settings: Settings) -> int:
                 log.info("service.nightly_repeat_skipped")
                 return
             _log_and_ask(queue, [day], "cron")
+            # then the days before it, while they are still open (spec section 7)
+            settling = settle_days(day, settings.settle_days)
+            if settling:
+                queue.ask(settling, "settle", time.monotonic(), "settle")
 
         scheduler = nightly_scheduler(zone, settings.scan_cron, nightly)
         scheduler.start()
@@ -168,10 +173,12 @@ async def scan_loop(
                 wait = _backoff(settings, lookback_failures)
                 log.warning("service.lookback_failed", retry_in=round(wait, 1), exc_info=True)
                 next_lookback = time.monotonic() + wait
-        for day, trigger in queue.take_due(time.monotonic()):
+        # A failed settle rescan is retried only while its day is in the window.
+        settle_from = yesterday(settings.zone) - timedelta(days=settings.settle_days)
+        for taken in queue.take_due(time.monotonic(), settle_from):
             if stop.is_set():
                 break
-            await scan_once(db, settings, queue, day, trigger)
+            await scan_once(db, settings, queue, taken.day, taken.trigger, taken.mode)
             deliver_now.set()
         due = queue.next_due()
         wake_at = next_lookback if due is None else min(next_lookback, due)
@@ -182,18 +189,24 @@ async def look_back(db: Db, settings: Settings, queue: DayQueue, last: date) -> 
     owed = await owed_days(db, last, settings.catchup_days)
     for reason in ("missed", "incomplete"):
         days = [o.stats_date for o in owed if o.reason == reason]
+        # A missed day is owed a full scan; a settle rescan missed while down is not owed.
+        mode: ScanMode = "full" if reason == "missed" else "incomplete"
         trigger = "catchup" if reason == "missed" else "incomplete"
-        added = queue.offer(days, trigger, time.monotonic())
+        added = queue.offer(days, trigger, time.monotonic(), mode)
         if added:
             metrics.LOOKBACK.labels(reason).inc(len(added))
             log.info("service.lookback", reason=reason, days=[d.isoformat() for d in added])
 
 
-async def scan_once(db: Db, settings: Settings, queue: DayQueue, day: date, trigger: str) -> None:
-    """One scan of one day; a failure or a crash schedules its retry, never raises."""
+async def scan_once(
+    db: Db, settings: Settings, queue: DayQueue, day: date, trigger: str, mode: ScanMode = "full"
+) -> None:
+    """One scan of one day; a failure or a crash schedules its retry (same mode), never raises."""
     ok = False
     try:
-        result = await scan_and_deliver(db, settings, [day], trigger=trigger, deliver=False)
+        result = await scan_and_deliver(
+            db, settings, [day], trigger=trigger, deliver=False, mode=mode
+        )
         for report in result.reports:
             metrics.record_scan(report, time.time())
         ok = result.ok
@@ -205,7 +218,7 @@ async def scan_once(db: Db, settings: Settings, queue: DayQueue, day: date, trig
     if ok:
         queue.succeeded(day)
     else:
-        failures, wait = queue.failed(day, time.monotonic(), lambda n: _backoff(settings, n))
+        failures, wait = queue.failed(day, time.monotonic(), lambda n: _backoff(settings, n), mode)
         log.warning(
             "service.scan_retry_scheduled",
             stats_date=day.isoformat(),
