@@ -125,4 +125,3 @@ class DbGauges:
             STOP_ACTIVE.labels(provider, clears).set(value)
 
         SPEND_TODAY.set(float(sum(line.usd for line in await spend_of_day(db, today))))
-

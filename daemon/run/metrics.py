@@ -135,4 +135,3 @@ def record_deliveries(report: DeliverReport) -> None:
     DELIVERIES.labels("retrying").inc(report.retrying)
     DELIVERIES.labels("dead").inc(report.dead)
     UNSIGNED.inc(report.unsigned)
-

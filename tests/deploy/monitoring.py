@@ -104,15 +104,13 @@ class Prometheus:
         groups = (await self.api("rules"))["groups"]
         return [rule for group in groups for rule in group["rules"]]
 
-    async def until(
-        self, check: Callable[[], Awaitable[bool]], within: float, what: str
-    ) -> None:
+    async def until(self, check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
         """Polls ``check`` (the server's API) until it holds; fails after ``within`` s."""
         deadline = time.monotonic() + within
         while not await check():
             if time.monotonic() > deadline:
                 pytest.fail(f"Prometheus: not within {within:.0f} s: {what}")
-            await asyncio.sleep(0.25)  # noqa: ASYNC110  (polling a server's API)
+            await asyncio.sleep(0.25)  # the server tells no one: poll its API
 
 
 @asynccontextmanager
