@@ -43,8 +43,8 @@ def test_promtool_checks_the_rules() -> None:
 def test_promtool_unit_tests_fire_each_alert_and_keep_a_healthy_series_silent() -> None:
     spec = yaml.safe_load(RULES_TEST.read_text(encoding="utf-8"))
     assert spec["rule_files"] == [RULES.name]
-    tested = {
-        check["alertname"]: bool(check["exp_alerts"])
+    fired = {
+        check["alertname"]
         for case in spec["tests"]
         for check in case["alert_rule_test"]
         if check["exp_alerts"]
@@ -57,7 +57,7 @@ def test_promtool_unit_tests_fire_each_alert_and_keep_a_healthy_series_silent() 
         if not check["exp_alerts"]
     }
     names = {a["alert"] for a in alerts()}
-    assert set(tested) == names, "an alert without a firing case"
+    assert fired == names, "an alert without a firing case"
     assert silent == names, "an alert not checked silent on the healthy series"
     done = _promtool("test", "rules", RULES_TEST.name, cwd=RULES_TEST.parent)
     assert done.returncode == 0, done.stdout + done.stderr
