@@ -76,6 +76,20 @@ def test_the_example_scrape_config_is_valid(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_compose_monitoring_profile_mounts_the_shipped_files() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    mounts = dict(v.split(":")[:2] for v in prometheus["volumes"] if v.startswith("./"))
+    assert mounts == {
+        "./deploy/prometheus/prometheus.yml": "/etc/prometheus/prometheus.yml",
+        "./deploy/prometheus/dailystats.rules.yml": "/etc/prometheus/dailystats.rules.yml",
+    }
+    example = yaml.safe_load(SCRAPE_EXAMPLE.read_text(encoding="utf-8"))
+    assert example["rule_files"] == ["/etc/prometheus/dailystats.rules.yml"]
+    assert example["scrape_configs"][0]["static_configs"][0]["targets"] == ["dailystats:8080"]
+
+
 # -- the rules as operators read them ------------------------------------------------------
 
 
