@@ -173,6 +173,14 @@ def test_the_dashboard_is_provisionable_as_it_is() -> None:
         assert topic in titles, topic
 
 
+def test_the_provisioning_file_is_a_file_provider() -> None:
+    provisioning = DASHBOARD.parent / "provisioning" / "dailystats.yml"
+    spec = yaml.safe_load(provisioning.read_text(encoding="utf-8"))
+    assert spec["apiVersion"] == 1
+    [provider] = spec["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"].startswith("/")
+
+
 def test_the_dashboard_reads_only_recordings_the_rules_make() -> None:
     recorded = {r["record"] for r in rules() if "record" in r}
     for title, expr in dashboard_queries():
