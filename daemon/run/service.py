@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
+from daemon.run.dbmetrics import DbGauges
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers, wait_any, watchdog
 from daemon.run.lookback import owed_days
@@ -95,17 +96,20 @@ async def serve(settings: Settings) -> int:
         scheduler.start()
 
         # 4. the workers, health and metrics
-        try:
-            await metrics.refresh_from_db(db)
-        except Exception:  # the metrics are refreshed again after each scan and pass
-            log.warning("service.metrics_refresh_failed", exc_info=True)
+        gauges = DbGauges(settings)
+        await _refresh_metrics(db, gauges)
         workers = Workers()
-        workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now))
-        workers.start("retry", retry_loop(db, settings, stop, deliver_now))
+        workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now, gauges))
+        workers.start("retry", retry_loop(db, settings, stop, deliver_now, gauges))
         metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
         health = None
         if settings.health_port:
-            health = await start_health_server(db, settings.health_port, problem=workers.problem)
+            health = await start_health_server(
+                db,
+                settings.health_port,
+                problem=workers.problem,
+                refresh=lambda: gauges.refresh(db),
+            )
         pinger = asyncio.create_task(watchdog(notifier, workers, stop))
         notifier.send("READY=1")
         log.info(
@@ -148,6 +152,7 @@ async def scan_loop(
     queue: DayQueue,
     stop: asyncio.Event,
     deliver_now: asyncio.Event,
+    gauges: DbGauges,
 ) -> None:
     """Scan what is due; look back for owed days at start and every interval."""
     nightly = CronTrigger.from_crontab(settings.scan_cron, timezone=settings.zone)
@@ -179,6 +184,7 @@ async def scan_loop(
             if stop.is_set():
                 break
             await scan_once(db, settings, queue, taken.day, taken.trigger, taken.mode)
+            await _refresh_metrics(db, gauges)
             deliver_now.set()
         due = queue.next_due()
         wake_at = next_lookback if due is None else min(next_lookback, due)
@@ -226,22 +232,21 @@ async def scan_once(
             retry_in=round(wait, 1),
         )
     metrics.AWAITING_RETRY.set(len(queue.failures))
-    await _refresh_metrics(db)
 
 
 def _backoff(settings: Settings, failures: int) -> float:
     return retry_delay(failures, settings.scan_retry_base_seconds, settings.scan_retry_max_seconds)
 
 
-async def _refresh_metrics(db: Db) -> None:
+async def _refresh_metrics(db: Db, gauges: DbGauges) -> None:
     try:
-        await metrics.refresh_from_db(db)
-    except Exception:  # the next scan or pass refreshes them
+        await gauges.refresh(db)
+    except Exception:  # the next scan, pass or scrape refreshes them
         log.warning("service.metrics_refresh_failed", exc_info=True)
 
 
 async def retry_loop(
-    db: Db, settings: Settings, stop: asyncio.Event, deliver_now: asyncio.Event
+    db: Db, settings: Settings, stop: asyncio.Event, deliver_now: asyncio.Event, gauges: DbGauges
 ) -> None:
     next_prune = time.monotonic()
     while not stop.is_set():
@@ -251,7 +256,7 @@ async def retry_loop(
             metrics.record_deliveries(report)
         except Exception:  # a database blip must not end the retry loop
             log.exception("service.delivery_pass_crashed")
-        await _refresh_metrics(db)
+        await _refresh_metrics(db, gauges)
         if settings.retention_days and time.monotonic() >= next_prune and not stop.is_set():
             next_prune = time.monotonic() + RETENTION_EVERY_SECONDS
             await _prune(db, settings, stop)

@@ -12,11 +12,13 @@ import asyncpg
 import pytest
 
 from daemon.run import metrics
+from daemon.run.dbmetrics import DbGauges
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers
 from daemon.run.lookback import OwedDay, owed_days
 from daemon.run.retention import prune
 from daemon.scan.daylock import DayLockTimeout, lock_day
+from daemon.settings import load_settings
 from daemon.store.db import Db, create_pool
 from daemon.store.queries import QUERIES
 from tests.run.daemon_logs import free_port
@@ -264,7 +266,7 @@ async def test_metrics_read_back_from_the_database(db: Db) -> None:
         await _delivery(tx.conn, 1, _day(3), "pending", 0)
         await _delivery(tx.conn, 2, _day(3), "dead", 0)
         await _delivery(tx.conn, 3, _day(3), "dead", 0)
-    await metrics.refresh_from_db(db)
+    await DbGauges(load_settings(database_url="postgresql://unused")).refresh(db)
     sample = metrics.REGISTRY.get_sample_value
     assert sample("dailystats_last_scan_success_timestamp_seconds") == pytest.approx(
         finished.timestamp()
