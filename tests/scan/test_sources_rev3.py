@@ -1,0 +1,65 @@
+"""Where a video's counts come from, revision 3 of spec section 3, through the scan with
+the fake providers on a local port: saved counts are the day's across tasks,
+``live_first``'s order, and a count a successful answer leaves out on purpose."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import aiohttp
+
+from daemon.demo.fake_providers import FakeProviders
+from daemon.fetch import VideoStats
+from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
+from daemon.store.db import Db
+from tests.scan.scan_reference import Completion, insert_completions, insert_tasks, stored_rows
+
+DAY = date(2024, 12, 9)
+AT = datetime(2024, 12, 9, 9, 30)
+YT_ID = "dQw4w9WgXcQ"
+YT_LINK = f"https://www.youtube.com/watch?v={YT_ID}"
+
+
+async def _scan(
+    db: Db, fake: tuple[FakeProviders, str], *, prefer_live: bool = False
+) -> ScanReport:
+    providers, base = fake
+    config = providers.config(base, max_retries=1, backoff_base_seconds=0.001)
+    async with aiohttp.ClientSession() as session:
+        report = await scan_day(
+            db,
+            DAY,
+            ScanConfig.defaults(prefer_live=prefer_live),
+            trigger="test",
+            live=LiveFetch(session=session, config=config),
+        )
+    assert report.status == "succeeded", report.error
+    return report
+
+
+async def _rows(db: Db) -> dict[int, dict[str, int]]:
+    async with db.connection() as tx:
+        return await stored_rows(tx.conn, DAY)
+
+
+async def test_a_video_saved_in_one_task_has_the_same_numbers_in_another(
+    db: Db, fake: tuple[FakeProviders, str]
+) -> None:
+    providers, _ = fake
+    providers.add_video("yt", YT_ID, VideoStats(views=5000, likes=1, comments=1))
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1, 2])
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(1, 1, 1, "submitted", "YouTube", YT_LINK, AT, {"view_count": 1000}),
+                Completion(2, 2, 2, "submitted", "YouTube", YT_LINK, AT, None),
+            ],
+        )
+    for _ in range(2):
+        report = await _scan(db, fake)
+        rows = await _rows(db)
+        assert rows[1]["yt_view_count"] == rows[2]["yt_view_count"] == 1000
+        assert report.videos_missing == 0
+    # Saved counts were had for the video that day: nothing fetched.
+    assert providers.requests_to("youtube") == []
