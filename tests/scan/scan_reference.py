@@ -33,6 +33,7 @@ class Completion:
     link: str | None
     submitted_at: datetime | None  # naive UTC
     details: Any  # what json.dumps writes into verification_details, or None
+    verified_at: datetime | None = None  # naive UTC
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,8 @@ async def insert_completions(conn: asyncpg.Connection, completions: list[Complet
     )
     await conn.executemany(
         "INSERT INTO user_tasks (id, user_id, task_id, status, platform, submission_link,"
-        " submitted_at, verification_details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+        " submitted_at, verification_details, verified_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
         [
             (
                 c.id,
@@ -237,6 +239,7 @@ async def insert_completions(conn: asyncpg.Connection, completions: list[Complet
                 c.link,
                 c.submitted_at,
                 _details_text(c.details),
+                c.verified_at,
             )
             for c in completions
         ],

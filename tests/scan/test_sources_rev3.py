@@ -63,3 +63,58 @@ async def test_a_video_saved_in_one_task_has_the_same_numbers_in_another(
         assert report.videos_missing == 0
     # Saved counts were had for the video that day: nothing fetched.
     assert providers.requests_to("youtube") == []
+
+
+async def test_live_first_takes_the_more_recent_of_saved_and_last_known(db: Db) -> None:
+    """No fresh stats and no live source: saved (verified_at, else submitted_at) against
+    last known (fetched at), the more recent wins; a month-old number never wins."""
+    saved = {"view_count": 5000, "like_count": 300, "comment_count": 40}
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1])
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(
+                    1,
+                    1,
+                    1,
+                    "submitted",
+                    "YouTube",
+                    YT_LINK,
+                    AT,
+                    saved,
+                    verified_at=datetime(2024, 12, 10, 12, 0),
+                )
+            ],
+        )
+        await tx.conn.execute(
+            "INSERT INTO dailystats_video_stats (platform, video_id, status, view_count,"
+            " like_count, comment_count, partial, fetched_at)"
+            " VALUES ('yt', $1, 'ok', 100, 2, 1, false, '2024-11-09 09:30+00')",
+            YT_ID,
+        )
+    config = ScanConfig.defaults(prefer_live=True)
+
+    async def counts() -> tuple[int, int, int]:
+        report = await scan_day(db, DAY, config, trigger="test")
+        assert report.status == "succeeded", report.error
+        row = (await _rows(db))[1]
+        return row["yt_view_count"], row["yt_like_count"], row["yt_comment_count"]
+
+    assert await counts() == (5000, 300, 40)
+    # Fetched after the completion was submitted but before it was verified: saved wins.
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "UPDATE dailystats_video_stats SET fetched_at = '2024-12-10 10:00+00'"
+        )
+    assert await counts() == (5000, 300, 40)
+    # Fetched after the verification: the last known numbers are the more recent.
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "UPDATE dailystats_video_stats SET fetched_at = '2024-12-10 13:00+00'"
+        )
+    assert await counts() == (100, 2, 1)
+    # The default policy keeps saved counts first.
+    report = await scan_day(db, DAY, ScanConfig.defaults(), trigger="test")
+    assert report.status == "succeeded"
+    assert (await _rows(db))[1]["yt_view_count"] == 5000
