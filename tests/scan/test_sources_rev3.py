@@ -118,3 +118,32 @@ async def test_live_first_takes_the_more_recent_of_saved_and_last_known(db: Db) 
     report = await scan_day(db, DAY, ScanConfig.defaults(), trigger="test")
     assert report.status == "succeeded"
     assert (await _rows(db))[1]["yt_view_count"] == 5000
+
+
+async def test_counts_a_successful_answer_leaves_out_are_a_fresh_zero(
+    db: Db, fake: tuple[FakeProviders, str]
+) -> None:
+    """YouTube hides likes and comments: 500/80/5 first, 600 with neither seven hours on."""
+    providers, _ = fake
+    providers.add_video("yt", YT_ID, VideoStats(views=500, likes=80, comments=5))
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1])
+        await insert_completions(
+            tx.conn, [Completion(1, 1, 1, "submitted", "YouTube", YT_LINK, AT, None)]
+        )
+    await _scan(db, fake)
+    assert (await _rows(db))[1]["yt_like_count"] == 80
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "UPDATE dailystats_video_stats SET fetched_at = fetched_at - interval '7 hours'"
+        )
+    providers.add_video("yt", YT_ID, VideoStats(views=600, likes=None, comments=None))
+    report = await _scan(db, fake)
+    assert report.videos_fetched == 1 and report.videos_stale == 0
+    row = (await _rows(db))[1]
+    assert (row["yt_view_count"], row["yt_like_count"], row["yt_comment_count"]) == (600, 0, 0)
+    async with db.connection() as tx:
+        cached = await tx.conn.fetchrow(
+            "SELECT view_count, like_count, comment_count, partial FROM dailystats_video_stats"
+        )
+    assert tuple(cached.values()) == (600, 0, 0, False)
