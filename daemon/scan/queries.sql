@@ -145,7 +145,7 @@ SET status = EXCLUDED.status,
 -- Each video of the day once per task (spec section 3: the same video however its link
 -- was written; an unresolved short link, in its compared form, is one video; a
 -- completion whose link names no video stands alone), with where its counts come from:
---   saved       the largest usable counts its completions saved;
+--   saved       the largest usable counts its completions of the day saved, in any task;
 --   cache       fresh stats fetched before this scan;
 --   live        stats fetched by this scan;
 --   last_known  cached stats however old: stale, partial, or of a video since gone,
@@ -155,19 +155,28 @@ SET status = EXCLUDED.status,
 -- last_known, saved, missing (its numbers came from the APIs, so the last known ones
 -- keep them). $2 freshness cutoff, $3 start of this scan (NULL: no live source).
 CREATE TEMP TABLE day_videos AS
-WITH videos AS (
+WITH per_task AS (
     SELECT c.task_id, c.platform, c.video_id, c.short_link,
            CASE WHEN c.video_id IS NULL AND c.short_link IS NULL THEN c.id END AS alone_id,
            count(*) AS completions,
-           max(c.views) AS saved_views, max(c.likes) AS saved_likes,
-           max(c.comments) AS saved_comments, max(c.shares) AS saved_shares,
-           max(c.collects) AS saved_collects,
+           max(c.views) AS views, max(c.likes) AS likes, max(c.comments) AS comments,
+           max(c.shares) AS shares, max(c.collects) AS collects,
            bool_or(num_nonnulls(c.views, c.likes, c.comments,
                                 CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS has_saved
+                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS holds
     FROM pg_temp.day_completions c
     WHERE c.platform <> 'other'
     GROUP BY 1, 2, 3, 4, 5
+),
+-- A video's saved counts are the day's, across tasks: the same video has the same
+-- numbers in every task that counts it (a lone completion is a video of its own).
+videos AS (
+    SELECT p.task_id, p.platform, p.video_id, p.short_link, p.alone_id, p.completions,
+           max(p.views) OVER w AS saved_views, max(p.likes) OVER w AS saved_likes,
+           max(p.comments) OVER w AS saved_comments, max(p.shares) OVER w AS saved_shares,
+           max(p.collects) OVER w AS saved_collects, bool_or(p.holds) OVER w AS has_saved
+    FROM per_task p
+    WINDOW w AS (PARTITION BY p.platform, p.video_id, p.short_link, p.alone_id)
 ),
 cached AS (
     SELECT v.*, s.status AS cache_status, s.fetched_at, s.partial,

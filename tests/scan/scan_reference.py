@@ -108,6 +108,7 @@ def expected_scan(
     accounts: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     totals: dict[int, int] = defaultdict(int)
     videos: dict[tuple[int, str, object], list[tuple[int | None, ...]]] = defaultdict(list)
+    day_saved: dict[tuple[str, object], list[tuple[int | None, ...]]] = defaultdict(list)
     sources: dict[str, int] = defaultdict(int)
     for c in completions:
         if c.status not in COMPLETED or not in_day(c.submitted_at, day, zone):
@@ -128,6 +129,8 @@ def expected_scan(
         if kind.platform != "other":
             key = video_id if video_id is not None else key
             videos[(c.task_id, kind.platform, key)].append(saved_counts(c.details))
+            # A video's saved counts are the day's, across tasks (a lone one is its own).
+            day_saved[(kind.platform, key)].append(saved_counts(c.details))
 
     rows: dict[int, dict[str, int]] = {}
     for task_id, total in totals.items():
@@ -140,7 +143,8 @@ def expected_scan(
             for k in ("view", "like", "comment") + (("share", "collect") if p == "dy" else ()):
                 row[f"{p}_{k}_count"] = 0
         rows[task_id] = row
-    for (task_id, platform, key), saved in videos.items():
+    for task_id, platform, key in videos:
+        saved = day_saved[(platform, key)]
         relevant = 5 if platform == "dy" else 3
         best = [max((s[i] for s in saved if s[i] is not None), default=None) for i in range(5)]
         has_saved = any(b is not None for b in best[:relevant])
