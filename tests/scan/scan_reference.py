@@ -51,6 +51,14 @@ class CachedStats:
     counts: tuple[int | None, ...]  # views, likes, comments, shares, collects
     fresh: bool
     partial: bool = False  # the last fetch left a count unreported: never fresh
+    # When it was fetched (naive UTC); None: now if fresh, else 30 days ago.
+    fetched_at: datetime | None = None
+
+    def fetched(self) -> datetime:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if self.fresh:
+            return now
+        return self.fetched_at if self.fetched_at is not None else now - timedelta(days=30)
 
 
 def usable(value: Any) -> int | None:
@@ -109,6 +117,7 @@ def expected_scan(
     totals: dict[int, int] = defaultdict(int)
     videos: dict[tuple[int, str, object], list[tuple[int | None, ...]]] = defaultdict(list)
     day_saved: dict[tuple[str, object], list[tuple[int | None, ...]]] = defaultdict(list)
+    saved_at: dict[tuple[str, object], datetime] = {}
     sources: dict[str, int] = defaultdict(int)
     for c in completions:
         if c.status not in COMPLETED or not in_day(c.submitted_at, day, zone):
@@ -131,6 +140,13 @@ def expected_scan(
             videos[(c.task_id, kind.platform, key)].append(saved_counts(c.details))
             # A video's saved counts are the day's, across tasks (a lone one is its own).
             day_saved[(kind.platform, key)].append(saved_counts(c.details))
+            relevant = 5 if kind.platform == "dy" else 3
+            if any(n is not None for n in saved_counts(c.details)[:relevant]):
+                stamp = c.verified_at or c.submitted_at
+                assert stamp is not None
+                saved_at[(kind.platform, key)] = max(
+                    stamp, saved_at.get((kind.platform, key), stamp)
+                )
 
     rows: dict[int, dict[str, int]] = {}
     for task_id, total in totals.items():
@@ -157,7 +173,20 @@ def expected_scan(
         )
         # Last known: any cached row holding a count this platform sums, however old.
         known = row_cached is not None and any(c is not None for c in row_cached.counts[:relevant])
-        order = ("fresh", "known", "saved") if prefer_live else ("saved", "fresh", "known")
+        # live_first: fresh first, then the more recent of saved and last known.
+        recent_known = (
+            known
+            and has_saved
+            and row_cached is not None
+            and row_cached.fetched() > saved_at[(platform, key)]
+        )
+        order = (
+            ("fresh", "known", "saved")
+            if prefer_live and recent_known
+            else ("fresh", "saved", "known")
+            if prefer_live
+            else ("saved", "fresh", "known")
+        )
         have = {"fresh": fresh, "known": known, "saved": has_saved}
         source = next((s for s in order if have[s]), "missing")
         sources[source] += 1
@@ -260,7 +289,8 @@ async def insert_cache(conn: asyncpg.Connection, cache: list[CachedStats]) -> No
     await conn.executemany(
         "INSERT INTO dailystats_video_stats (platform, video_id, status, view_count, like_count,"
         " comment_count, share_count, collect_count, partial, fetched_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() - $10::interval)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " coalesce($10::timestamp AT TIME ZONE 'UTC', now()))",
         [
             (
                 c.platform,
@@ -268,7 +298,7 @@ async def insert_cache(conn: asyncpg.Connection, cache: list[CachedStats]) -> No
                 c.status,
                 *c.counts,
                 c.partial,
-                timedelta(days=0 if c.fresh else 30),
+                None if c.fresh else c.fetched(),
             )
             for c in cache
         ],

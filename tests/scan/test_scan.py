@@ -202,8 +202,20 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                     )
                 ),
                 details=draw(details_values),
+                # Verified later the same day or the next, or never.
+                verified_at=draw(
+                    st.none()
+                    | st.integers(0, 48 * 3600).map(
+                        lambda s, m=midnight_utc: m + timedelta(seconds=s)
+                    )
+                ),
             )
         )
+    # A last known number fetched around the day, so that under live_first it is
+    # sometimes older and sometimes newer than the saved ones.
+    old_fetch = st.none() | st.integers(-30 * 86400, 3 * 86400).map(
+        lambda s, m=midnight_utc: m + timedelta(seconds=s)
+    )
     cache = draw(
         st.lists(
             st.builds(
@@ -214,6 +226,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 counts=st.tuples(*[st.one_of(st.none(), st.integers(0, 10**5))] * 5),
                 fresh=st.booleans(),
                 partial=st.booleans(),
+                fetched_at=old_fetch,
             )
             | st.builds(
                 CachedStats,
@@ -224,6 +237,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 counts=st.tuples(*[st.one_of(st.none(), st.integers(0, 10**5))] * 5),
                 fresh=st.booleans(),
                 partial=st.booleans(),
+                fetched_at=old_fetch,
             )
             | st.builds(
                 CachedStats,
@@ -232,6 +246,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 status=st.just("ok"),
                 counts=st.tuples(*[st.integers(0, MAX_COUNT)] * 5),
                 fresh=st.booleans(),
+                fetched_at=old_fetch,
             ),
             max_size=6,
             unique_by=lambda c: (c.platform, c.video_id),
