@@ -61,6 +61,25 @@ class CachedStats:
         return self.fetched_at if self.fetched_at is not None else now - timedelta(days=30)
 
 
+def youtube_answer(cache: list[CachedStats], video_id: str, statistics: dict[str, str]) -> None:
+    """The cache after a successful YouTube answer for ``video_id``: each count it carries
+    replaces the old one; likes and comments it leaves out are a fresh 0; a missing view
+    count keeps the old one (and leaves the row partial)."""
+    old = next((c for c in cache if (c.platform, c.video_id) == ("yt", video_id)), None)
+    before = old.counts if old is not None else (None,) * 5
+    new = (
+        usable(statistics.get("viewCount")),
+        usable(statistics["likeCount"]) if "likeCount" in statistics else 0,
+        usable(statistics["commentCount"]) if "commentCount" in statistics else 0,
+        None,
+        None,
+    )
+    counts = tuple(n if n is not None else b for n, b in zip(new, before, strict=True))
+    if old is not None:
+        cache.remove(old)
+    cache.append(CachedStats("yt", video_id, "ok", counts, True, new[0] is None))
+
+
 def usable(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
