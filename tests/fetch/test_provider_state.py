@@ -271,3 +271,49 @@ async def test_a_call_straddling_midnight_is_settled_on_its_own_day(
     await gate.settle("tikhub", "tiktok_multi", price, billed=True)  # answered after midnight
     assert [(x.calls, x.usd) for x in await spend_of_day(db, DAY)] == [(1, price)]
     assert await spend_of_day(db, DAY2) == []
+
+
+DY_ID = "7400000000000000001"
+
+
+@pytest.mark.parametrize("refusal", ["budget", "402"])
+async def test_a_douyin_video_whose_second_call_is_refused_leaves_the_day_incomplete(
+    db: Db, fake: tuple[FakeProviders, str], refusal: str
+) -> None:
+    """The $0.001 detail call runs, the $0.025 statistics call is refused: the video has
+    no play counts, so the day is incomplete for TikHub and owed once that clears."""
+    from daemon.fetch.plan import DOUYIN_STATISTICS
+
+    providers, base = fake
+    providers.add_video("dy", DY_ID, VideoStats(8000, 320, 45, 28, 62))
+    async with db.connection() as tx:
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(
+                    1,
+                    1,
+                    1,
+                    "submitted",
+                    "douyin",
+                    f"https://www.douyin.com/video/{DY_ID}",
+                    datetime(2024, 12, 9, 9, 30),
+                    None,
+                )
+            ],
+        )
+    budget = Decimal("0.025") if refusal == "budget" else None
+    if refusal == "402":
+        providers.fail_next(None, 402, endpoint=DOUYIN_STATISTICS)
+    report = await scan(db, DAY, fetch_config(providers, base), budget=budget)
+
+    assert report.status == "succeeded"
+    assert report.incomplete_providers == ["tikhub"]
+    assert report.videos_stopped == 1
+    state = await run_state(db, report.run_id)
+    assert state["incomplete_providers"] == ["tikhub"]
+    row = await db.fetchrow(
+        "SELECT dy_view_count, dy_comment_count FROM task_daily_stats WHERE stats_date = $1", DAY
+    )
+    # The detail's counts are kept; the play counts are owed.
+    assert (row["dy_view_count"], row["dy_comment_count"]) == (0, 45)
