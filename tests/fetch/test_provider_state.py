@@ -312,8 +312,10 @@ async def test_a_douyin_video_whose_second_call_is_refused_leaves_the_day_incomp
     assert report.videos_stopped == 1
     state = await run_state(db, report.run_id)
     assert state["incomplete_providers"] == ["tikhub"]
-    row = await db.fetchrow(
-        "SELECT dy_view_count, dy_comment_count FROM task_daily_stats WHERE stats_date = $1", DAY
-    )
+    async with db.connection() as tx:
+        row = await tx.conn.fetchrow(
+            "SELECT dy_view_count, dy_comment_count FROM task_daily_stats WHERE stats_date = $1",
+            DAY,
+        )
     # The detail's counts are kept; the play counts are owed.
     assert (row["dy_view_count"], row["dy_comment_count"]) == (0, 45)
