@@ -319,3 +319,60 @@ async def test_a_douyin_video_whose_second_call_is_refused_leaves_the_day_incomp
         )
     # The detail's counts are kept; the play counts are owed.
     assert (row["dy_view_count"], row["dy_comment_count"]) == (0, 45)
+
+
+async def test_calls_straddling_midnight_settle_on_the_day_each_reserved_on(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Call A reserves before midnight, call B after; B is answered (billed) first, then
+    A fails (not billed). B's spend is DAY2's, A's reservation is given back on DAY, and
+    DAY2's budget stays full: a third call that day is refused."""
+    from aiohttp import web
+
+    from daemon.fetch.context import FetchContext
+    from daemon.fetch.plan import TIKTOK_ONE, Call
+    from daemon.fetch.tikhub import fetch_tikhub_call
+
+    release_a = asyncio.Event()
+    arrived_a = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.query.get("aweme_id") == tt_id(1):
+            arrived_a.set()
+            await release_a.wait()
+            return web.json_response({"detail": "upstream"}, status=500)
+        return web.json_response({"code": 200, "data": {"aweme_detail": None}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    price = Decimal("0.001")
+    gate = DbProviderGate(db, UTC_ZONE, tikhub_key=KEY, budget=price)
+    days = iter([DAY, DAY2, DAY2, DAY2, DAY2])
+    monkeypatch.setattr(gate, "today", lambda: next(days))
+    config = FetchConfig(
+        tikhub_api_url=base,
+        tikhub_api_key=KEY,
+        tikhub_rate_per_second=0.0,
+        max_retries=0,
+        tikhub_prices=TikHubPrices(tiktok_single=price),
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            ctx = FetchContext.create(session, config, gate=gate)
+            call_a = asyncio.create_task(fetch_tikhub_call(ctx, Call(TIKTOK_ONE, (tt_id(1),))))
+            await arrived_a.wait()  # A reserved on DAY and is in flight
+            await fetch_tikhub_call(ctx, Call(TIKTOK_ONE, (tt_id(2),)))  # B: DAY2, billed
+            release_a.set()
+            await call_a
+            assert [(x.calls, x.usd) for x in await spend_of_day(db, DAY2)] == [(1, price)]
+            assert await spend_of_day(db, DAY) == []
+            # DAY2's budget holds B's call: one more that day is refused.
+            await db.execute("provider_stop_clear", "tikhub")
+            assert not await gate.allow("tikhub", TIKTOK_ONE, price)
+    finally:
+        await runner.cleanup()
