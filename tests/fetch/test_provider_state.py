@@ -242,11 +242,12 @@ async def test_reservations_are_atomic_and_unbilled_calls_give_back(db: Db) -> N
     gates = [DbProviderGate(db, UTC_ZONE, tikhub_key=KEY, budget=Decimal("1")) for _ in range(4)]
     price = Decimal("0.025")
     allowed = await asyncio.gather(*(g.allow("tikhub", "tiktok_multi", price) for g in gates * 30))
-    assert sum(allowed) == 40
+    assert sum(r is not None for r in allowed) == 40
     assert await db.fetchrow("provider_stop_active", "tikhub") is not None
     await db.execute("provider_stop_clear", "tikhub")
     # A call not answered 200 gives its price back; the next one may go.
-    await gates[0].settle("tikhub", "tiktok_multi", price, billed=False)
+    given = next(r for r in allowed if r is not None)
+    await gates[0].settle(given, billed=False)
     assert await gates[1].allow("tikhub", "tiktok_multi", price)
     assert not await gates[2].allow("tikhub", "tiktok_multi", price)
 
@@ -267,8 +268,9 @@ async def test_a_call_straddling_midnight_is_settled_on_its_own_day(
     days = iter([DAY, DAY2, DAY2])
     monkeypatch.setattr(gate, "today", lambda: next(days))
     price = Decimal("0.025")
-    assert await gate.allow("tikhub", "tiktok_multi", price)  # reserved on DAY
-    await gate.settle("tikhub", "tiktok_multi", price, billed=True)  # answered after midnight
+    reserved = await gate.allow("tikhub", "tiktok_multi", price)  # reserved on DAY
+    assert reserved is not None
+    await gate.settle(reserved, billed=True)  # answered after midnight
     assert [(x.calls, x.usd) for x in await spend_of_day(db, DAY)] == [(1, price)]
     assert await spend_of_day(db, DAY2) == []
 
