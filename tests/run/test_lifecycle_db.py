@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -286,3 +287,44 @@ async def test_healthz_fails_when_a_worker_stopped(db: Db, dead_worker: Workers)
                 assert await response.json() == {"ok": False, "daemon": "worker scan stopped"}
     finally:
         await runner.cleanup()
+
+
+# ---------------------------------------------------------------- owed while retained
+
+
+async def test_an_incomplete_day_is_owed_while_retained_and_a_new_key_lifts_its_stop(
+    db: Db, db_url: str
+) -> None:
+    """Revision 3, section 7: an incomplete day is owed while it is retained (not only
+    inside CATCHUP_DAYS), and a stop stored with another TikHub key is lifted for the
+    daemon's look-back at once, before any scan calls TikHub."""
+    from datetime import UTC, datetime
+
+    from daemon.fetch.stops import key_fingerprint
+    from daemon.rules.dates import yesterday
+    from daemon.run.scanqueue import DayQueue
+    from daemon.run.service import look_back
+    from daemon.settings import load_settings
+
+    last = yesterday(ZoneInfo("UTC"), datetime.now(UTC))
+    old = last - timedelta(days=9)  # far outside CATCHUP_DAYS=3, well inside 400 days
+    for n in range(3):
+        await _run(db, last - timedelta(days=n), "succeeded")
+    await _run(db, old, "succeeded", ["tikhub"])
+    await _run(db, last - timedelta(days=500), "succeeded", ["tikhub"])  # no longer retained
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "INSERT INTO dailystats_provider_stops (provider, reason, until, key_fingerprint)"
+            " VALUES ('tikhub', 'tikhub out of balance (402)', NULL, $1)",
+            key_fingerprint("old-key"),
+        )
+
+    settings = load_settings(database_url=db_url, tikhub_api_key="old-key")
+    queue = DayQueue()
+    await look_back(db, settings, queue, last)
+    assert sorted(queue.due) == []  # stopped for the key it was stored with
+
+    settings = load_settings(database_url=db_url, tikhub_api_key="new-key")
+    queue = DayQueue()
+    await look_back(db, settings, queue, last)
+    assert sorted(queue.due) == [old]
