@@ -119,8 +119,9 @@ class SpendLine:
     usd: Decimal
 
 
-async def list_stops(db: Db) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetch("provider_stops_list")]
+async def list_stops(db: Db, tikhub_key: str | None = None) -> list[dict[str, Any]]:
+    """Every stored stop; ``key_changed``: stored with another TikHub key than this one."""
+    return [dict(r) for r in await db.fetch("provider_stops_list", key_fingerprint(tikhub_key))]
 
 
 async def clear_stop(db: Db, provider: str) -> bool:

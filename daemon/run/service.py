@@ -17,12 +17,13 @@ from datetime import UTC, date, datetime
 import structlog
 from apscheduler.triggers.cron import CronTrigger
 
+from daemon.fetch.stops import key_fingerprint
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers, wait_any, watchdog
-from daemon.run.lookback import owed_days
+from daemon.run.lookback import owed_days, retained_from
 from daemon.run.notify import Notifier
 from daemon.run.pipeline import deliver_pass, scan_and_deliver
 from daemon.run.retention import prune
@@ -179,7 +180,16 @@ async def scan_loop(
 
 
 async def look_back(db: Db, settings: Settings, queue: DayQueue, last: date) -> None:
-    owed = await owed_days(db, last, settings.catchup_days)
+    key = settings.tikhub_api_key.get_secret_value() if settings.tikhub_api_key else None
+    owed = await owed_days(
+        db,
+        last,
+        settings.catchup_days,
+        retained=retained_from(
+            datetime.now(UTC).astimezone(settings.zone).date(), settings.retention_days
+        ),
+        tikhub_fingerprint=key_fingerprint(key),
+    )
     for reason in ("missed", "incomplete"):
         days = [o.stats_date for o in owed if o.reason == reason]
         trigger = "catchup" if reason == "missed" else "incomplete"
