@@ -143,3 +143,24 @@ async def test_unmigrated_database_ends_the_daemon_with_a_reason(empty_db_url: s
     assert process.returncode == 1
     events = [json.loads(line)["event"] for line in stderr.decode().splitlines()]
     assert events == ["service.not_migrated"]
+
+
+async def test_a_start_before_the_nightly_time_does_not_scan_yesterday_early(
+    db_url: str,
+) -> None:
+    """SCAN_CRON at 23:59 UTC, started earlier in the day: yesterday is owed only from
+    its nightly time on (the cron job scans it), so the catch-up at start scans the day
+    before yesterday alone."""
+    now = datetime.now(UTC)
+    if (now.hour, now.minute) >= (23, 58):
+        pytest.skip("too close to the nightly time to tell")
+    async with started(db_url, CATCHUP_DAYS="2", SCAN_CRON="59 23 * * *") as (proc, _):
+        await proc.wait_for("service.lookback")
+        [lookback] = [e for e in proc.events if e["event"] == "service.lookback"]
+        before = (now.date() - timedelta(days=2)).isoformat()
+        assert lookback["days"] == [before]
+        await proc.wait_for("scan.finished")
+        proc.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+        await proc.reader
+    assert {e["stats_date"] for e in proc.events if e["event"] == "scan.finished"} == {before}
