@@ -149,19 +149,14 @@ async def scan_loop(
     nightly = CronTrigger.from_crontab(settings.scan_cron, timezone=settings.zone)
     next_lookback = time.monotonic()
     lookback_failures = 0
-    at_start = True
     while not stop.is_set():
         queue.event.clear()  # before looking: an ask from now on wakes the wait below
         if time.monotonic() >= next_lookback:
-            now = datetime.now(UTC)
-            last = (
-                yesterday(settings.zone, now)
-                if at_start
-                else nightly_due_through(nightly, now, settings.zone)
-            )
+            # Yesterday is owed from its nightly time on, at start too: a start between
+            # midnight and SCAN_CRON leaves it to the cron job (spec section 7).
+            last = nightly_due_through(nightly, datetime.now(UTC), settings.zone)
             try:
                 await look_back(db, settings, queue, last)
-                at_start = False
                 lookback_failures = 0
                 next_lookback = time.monotonic() + settings.lookback_interval_seconds
             except Exception:  # the database is away: look again soon, with backoff
