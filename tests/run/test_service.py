@@ -169,3 +169,61 @@ async def test_a_start_before_the_nightly_time_does_not_scan_yesterday_early(
         await proc.reader
     scanned = {e["stats_date"] for e in proc.events if e["event"] == "scan.finished"}
     assert scanned == set(before)
+
+
+async def test_a_sighup_while_the_daemon_starts_never_ends_it() -> None:
+    """The database answers nothing: the daemon is still starting (its pool not up) when
+    the SIGHUP comes. It goes on and ends for its own reason, never by the signal."""
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        accepted.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with started(
+            "postgresql://postgres@127.0.0.1:1/x",
+            DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+            DATABASE_CONNECT_TIMEOUT_SECONDS="3",
+        ) as (proc, _):
+            await asyncio.wait_for(accepted.wait(), 30)  # connecting: not serving yet
+            proc.process.send_signal(signal.SIGHUP)
+            code = await asyncio.wait_for(proc.process.wait(), 60)
+            await proc.reader
+            assert code == 1, f"ended by {code}"
+            assert proc.count("service.database_unreachable") == 1
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("grace", ["30"])
+async def test_a_sighup_during_the_shutdown_grace_never_ends_the_daemon(
+    daemon: tuple[Daemon, int], db_url: str
+) -> None:
+    proc, _ = daemon
+    await proc.wait_for("scan.finished", times=2)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    holder = await asyncpg.connect(db_url)
+    try:
+        await rescan_held_up(proc, holder, day)
+        proc.process.send_signal(signal.SIGTERM)
+        await proc.wait_for("service.stopping")
+        # Reloads racing the stop, over the first part of the grace (spaced, as the
+        # kernel merges signals sent back to back).
+        for _ in range(20):
+            proc.process.send_signal(signal.SIGHUP)
+            await asyncio.sleep(0.05)
+        assert proc.process.returncode is None
+        # Let the scan it waits for finish inside the grace, then see how it ends.
+        await holder.execute(QUERIES["unlock_day"], day)
+        assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+        await proc.reader
+        assert proc.count("service.stopped") == 1
+    finally:
+        await holder.close()
