@@ -21,6 +21,7 @@ from daemon.fetch.stops import key_fingerprint
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
+from daemon.run.hangup import HANGUPS
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers, wait_any, watchdog
 from daemon.run.lookback import owed_days, retained_from
@@ -50,6 +51,8 @@ def run_service(settings: Settings) -> int:
 
 
 async def serve(settings: Settings) -> int:
+    # SIGHUP first: remembered until the daemon serves, never the end of it (hangup.py).
+    HANGUPS.install()
     notifier = Notifier()
     # 1. the database, migrated; every wait on it bounded
     try:
@@ -73,9 +76,7 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup")
-        )
+        HANGUPS.serve(loop, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup"))
 
         # 3. the nightly job, a coroutine on this loop (daemon.run.scheduler says why)
         nightly_dates = NightlyDates()
@@ -118,7 +119,9 @@ async def serve(settings: Settings) -> int:
         notifier.send("STOPPING=1")
         log.info("service.stopping")
         scheduler.shutdown(wait=False)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # SIGHUPs are ignored from here on; the handler itself stays until exit.
+        HANGUPS.stop_serving()
+        for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         running = list(workers.tasks.values())
         _, unfinished = await asyncio.wait(running, timeout=settings.shutdown_grace_seconds)
@@ -128,6 +131,7 @@ async def serve(settings: Settings) -> int:
         if health is not None:
             await health.cleanup()
     finally:
+        HANGUPS.stop_serving()
         await pool.close()
     log.info("service.stopped")
     return 0
