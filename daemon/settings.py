@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_COMPLETED_STATUSES = ("submitted", "approved", "completed", "verified")
@@ -159,6 +159,21 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         # KEY= in a .env file means "no key", which turns that provider off.
         return None if value == "" else value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_serves_the_windows(cls, value: int, info: ValidationInfo) -> int:
+        # Spec section 7: retention never removes what a window still serves. Fields
+        # are validated in order: the windows are declared above this one.
+        if value == 0:
+            return value
+        catchup = info.data.get("catchup_days")
+        if isinstance(catchup, int) and value <= catchup:
+            raise ValueError(f"must be 0 or larger than CATCHUP_DAYS ({catchup})")
+        settle = info.data.get("settle_days")
+        if isinstance(settle, int) and value <= settle + 1:
+            raise ValueError(f"must be 0 or larger than SETTLE_DAYS + 1 ({settle + 1})")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:

@@ -49,27 +49,37 @@ SELECT (SELECT extract(epoch FROM max(finished_at))::float8 FROM dailystats_scan
        (SELECT count(*) FROM dailystats_deliveries WHERE status = 'dead') AS dead
 
 -- name: prune_scan_runs --
--- Finished runs started before $1, except each day's latest (status and the look-back
--- read it). $2 rows at most per call.
+-- Finished runs started before $1, except each day's latest and its latest successful
+-- one (status and the look-back read them: a failed rescan must not make a scanned day
+-- look missed). $2 rows at most per call.
 DELETE FROM dailystats_scan_runs
 WHERE id IN (
     SELECT r.id FROM dailystats_scan_runs r
     WHERE r.started_at < $1 AND r.status <> 'running'
       AND EXISTS (SELECT 1 FROM dailystats_scan_runs n
                   WHERE n.stats_date = r.stats_date AND n.id > r.id)
+      AND (r.status <> 'succeeded'
+           OR EXISTS (SELECT 1 FROM dailystats_scan_runs n
+                      WHERE n.stats_date = r.stats_date AND n.id > r.id
+                        AND n.status = 'succeeded'))
     LIMIT $2
 )
 
 -- name: prune_video_stats --
--- Cached stats not fetched again since $1: no scan of a recent day needed them.
+-- Cached stats neither fetched nor used by a scan since $1: no retained day needs them.
 DELETE FROM dailystats_video_stats
 WHERE (platform, video_id) IN (
-    SELECT platform, video_id FROM dailystats_video_stats WHERE fetched_at < $1 LIMIT $2
+    SELECT platform, video_id FROM dailystats_video_stats
+    WHERE fetched_at < $1 AND (used_at IS NULL OR used_at < $1)
+    LIMIT $2
 )
 
 -- name: prune_short_links --
+-- Short-link answers neither resolved nor used since $1: their age counts from last use.
 DELETE FROM dailystats_short_links
-WHERE link IN (SELECT link FROM dailystats_short_links WHERE resolved_at < $1 LIMIT $2)
+WHERE link IN (SELECT link FROM dailystats_short_links
+               WHERE resolved_at < $1 AND (last_used_at IS NULL OR last_used_at < $1)
+               LIMIT $2)
 
 -- name: prune_deliveries --
 -- Superseded and delivered versions last touched before $1 that a newer version of
@@ -82,5 +92,10 @@ WHERE id IN (
       AND EXISTS (SELECT 1 FROM dailystats_deliveries n
                   WHERE n.task_id = d.task_id AND n.stats_date = d.stats_date
                     AND n.seq > d.seq)
+      -- the last delivered version of each task and day stays (what X2C last has)
+      AND (d.status <> 'delivered'
+           OR EXISTS (SELECT 1 FROM dailystats_deliveries n
+                      WHERE n.task_id = d.task_id AND n.stats_date = d.stats_date
+                        AND n.seq > d.seq AND n.status = 'delivered'))
     LIMIT $2
 )

@@ -86,7 +86,13 @@ SET platform = EXCLUDED.platform, video_id = EXCLUDED.video_id, resolved_at = no
 -- name: resolve_day_short_links --
 -- Give short-link completions the video their link resolved to (same platform only).
 -- A resolved link no longer groups its completions: short_link stays set only while
--- unresolved (day_videos counts one video per unresolved link).
+-- unresolved (day_videos counts one video per unresolved link). The answers used are
+-- dated by this use (at most once a day), so retention keeps them while in use.
+WITH used AS (
+    UPDATE dailystats_short_links s SET last_used_at = now()
+    WHERE s.link IN (SELECT c.short_link FROM pg_temp.day_completions c WHERE c.is_short)
+      AND (s.last_used_at IS NULL OR s.last_used_at < now() - interval '1 day')
+)
 UPDATE pg_temp.day_completions c
 SET video_id = CASE WHEN s.platform = c.platform THEN s.video_id END, short_link = NULL
 FROM dailystats_short_links s
@@ -256,6 +262,15 @@ accounts AS (
            count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
     FROM pg_temp.day_completions
     GROUP BY task_id
+),
+-- Fetched stats this scan used are dated by this use (at most once a day), so retention
+-- keeps them while a day that used them is retained (spec section 7).
+used AS (
+    UPDATE dailystats_video_stats c SET used_at = now()
+    FROM pg_temp.day_videos v
+    WHERE v.source IN ('cache', 'live', 'last_known')
+      AND c.platform = v.platform AND c.video_id = v.video_id
+      AND (c.used_at IS NULL OR c.used_at < now() - interval '1 day')
 ),
 upserted AS (
     INSERT INTO task_daily_stats AS t (
