@@ -279,7 +279,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.fetch.report import stop_line
+    from daemon.fetch.report import stop_line, tikhub_key
     from daemon.fetch.stops import clear_stop, list_stops
 
     async with open_db(settings) as db:
@@ -289,7 +289,7 @@ async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
             cleared = await clear_stop(db, args.provider)
             text = f"cleared the {args.provider} stop" if cleared else f"{args.provider}: no stop"
             return Outcome(text, {"provider": args.provider, "cleared": cleared})
-        stops = [s for s in await list_stops(db) if s["active"]]
+        stops = [s for s in await list_stops(db, tikhub_key(settings)) if s["active"]]
     lines = [stop_line(s) for s in stops] or ["no provider stops"]
     return Outcome("\n".join(lines), {"stops": stops})
 

@@ -109,18 +109,6 @@ class Settings(BaseSettings):
     # pruned by the daemon (0 keeps everything).
     retention_days: int = Field(400, ge=0, le=36500)
 
-    @field_validator("retention_days")
-    @classmethod
-    def _retention_serves_the_windows(cls, value: int, info: ValidationInfo) -> int:
-        # Spec section 7: what the look-back and the settle window read must outlive them.
-        catchup, settle = info.data.get("catchup_days", 0), info.data.get("settle_days", 0)
-        if value and (value <= catchup or value <= settle + 1):
-            raise ValueError(
-                f"must be 0 or larger than CATCHUP_DAYS ({catchup}) and SETTLE_DAYS + 1"
-                f" ({settle + 1})"
-            )
-        return value
-
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr) -> SecretStr:
@@ -174,6 +162,21 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         # KEY= in a .env file means "no key", which turns that provider off.
         return None if value == "" else value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_serves_the_windows(cls, value: int, info: ValidationInfo) -> int:
+        # Spec section 7: retention never removes what a window still serves. Fields
+        # are validated in order: the windows are declared above this one.
+        if value == 0:
+            return value
+        catchup = info.data.get("catchup_days")
+        if isinstance(catchup, int) and value <= catchup:
+            raise ValueError(f"must be 0 or larger than CATCHUP_DAYS ({catchup})")
+        settle = info.data.get("settle_days")
+        if isinstance(settle, int) and value <= settle + 1:
+            raise ValueError(f"must be 0 or larger than SETTLE_DAYS + 1 ({settle + 1})")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:

@@ -149,3 +149,13 @@ def test_backfill_scans_each_day_with_progress(db_url: str) -> None:
     days = [s["stats_date"] for s in json.loads(result.stdout)["scans"]]
     assert days == ["2024-12-01", "2024-12-02", "2024-12-03"]
     assert "[3/3] 2024-12-03 succeeded" in result.stderr
+
+
+def test_a_retention_below_the_windows_it_serves_exits_2_naming_it(db_url: str) -> None:
+    for retention, catchup in (("1", "3"), ("3", "3")):
+        env = {"DATABASE_URL": db_url, "RETENTION_DAYS": retention, "CATCHUP_DAYS": catchup}
+        result = run_cli("run", env=env)
+        assert result.returncode == 2, result.stderr
+        assert "RETENTION_DAYS" in result.stderr
+    ok = run_cli("status", env={"DATABASE_URL": db_url, "RETENTION_DAYS": "0"})
+    assert ok.returncode == 0, ok.stderr

@@ -48,3 +48,30 @@ async def test_stops_list_status_and_clear(db_url: str) -> None:
     assert [s["provider"] for s in left] == ["youtube"]
     missing = run_cli("stops", "clear", env=env)
     assert missing.returncode == 1 and "which provider" in missing.stderr
+
+
+async def test_status_shows_a_stop_whose_key_changed_as_such_without_clearing_it(
+    db_url: str,
+) -> None:
+    from daemon.fetch.stops import key_fingerprint
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(
+            "INSERT INTO dailystats_provider_stops (provider, reason, until, key_fingerprint)"
+            " VALUES ('tikhub', 'tikhub out of balance (402)', NULL, $1)",
+            key_fingerprint("old-key"),
+        )
+        env = {"DATABASE_URL": db_url, "TIKHUB_API_KEY": "new-key"}
+        status = run_cli("status", env=env)
+        assert status.returncode == 0, status.stderr
+        line = next(x for x in status.stdout.splitlines() if "out of balance" in x)
+        assert "key changed" in line
+        same = run_cli("status", env={"DATABASE_URL": db_url, "TIKHUB_API_KEY": "old-key"})
+        line = next(x for x in same.stdout.splitlines() if "out of balance" in x)
+        assert "key changed" not in line
+        # Shown, not cleared: the daemon, with its own key, decides for itself.
+        assert await conn.fetchval("SELECT count(*) FROM dailystats_provider_stops") == 1
+        assert "new-key" not in status.stdout and "old-key" not in status.stdout
+    finally:
+        await conn.close()

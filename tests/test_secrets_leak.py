@@ -192,7 +192,8 @@ async def world(db_url: str) -> AsyncIterator[World]:
                 WEBHOOK_RETRY_INTERVAL_SECONDS="3600",
                 LOG_FORMAT="json",
                 CATCHUP_DAYS="1",
-                SCAN_CRON="0 2 1 1 *",
+                # Nightly at midnight: yesterday is owed at start, whatever the hour.
+                SCAN_CRON="0 0 * * *",
                 HEALTH_PORT=str(free_port()),
             )
             yield World(admin, env, providers, receiver)

@@ -76,7 +76,8 @@ def _plan(refs: Iterable[VideoRef], config: FetchConfig) -> _Plan:
 def merge_douyin(counts: FetchResult, detail: FetchResult) -> FetchResult:
     """One Douyin video from its two calls: counts (views, likes, shares) and detail
     (comments, collects). One half is enough for OK (the other's counts are None, and
-    the cache keeps their last known values); gone only when both say so."""
+    the cache keeps their last known values; a half stopped is noted, so the day stays
+    incomplete for the provider); gone only when both say so."""
     ok = FetchStatus.OK
     if counts.status is ok or detail.status is ok:
         c = counts.stats if counts.status is ok and counts.stats else VideoStats()
@@ -84,7 +85,8 @@ def merge_douyin(counts: FetchResult, detail: FetchResult) -> FetchResult:
         stats = VideoStats(
             views=c.views, likes=c.likes, comments=d.comments, shares=c.shares, collects=d.collects
         )
-        return FetchResult(ok, stats, counts.error or detail.error)
+        halted = next((h.error for h in (counts, detail) if h.status is FetchStatus.STOPPED), None)
+        return FetchResult(ok, stats, counts.error or detail.error, stopped=halted)
     if counts.status is FetchStatus.GONE and detail.status is FetchStatus.GONE:
         return FetchResult(FetchStatus.GONE)
     for status in (FetchStatus.STOPPED, FetchStatus.FAILED):

@@ -8,7 +8,7 @@ and replica; ``MemoryGate`` is the trivial one for unit tests and the benchmark.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -34,19 +34,30 @@ class ActiveStop:
     probe: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One call's reserved price, on the spend day it was reserved on: the call is
+    settled against that day, whenever it ends and whatever else ended first."""
+
+    provider: str
+    endpoint: str
+    price: Decimal
+    day: date | None = None
+
+
 class ProviderGate(Protocol):
     async def active_stop(self, provider: str) -> ActiveStop | None:
         """The provider's stop in force, if any (a changed key lifts a key stop)."""
         ...
 
-    async def allow(self, provider: str, endpoint: str, price: Decimal) -> bool:
-        """Reserve ``price`` before a call; False: the budget would be passed (and the
+    async def allow(self, provider: str, endpoint: str, price: Decimal) -> Reservation | None:
+        """Reserve ``price`` before a call; None: the budget would be passed (and the
         gate has stopped the provider for the rest of the day)."""
         ...
 
-    async def settle(self, provider: str, endpoint: str, price: Decimal, billed: bool) -> None:
+    async def settle(self, reservation: Reservation, billed: bool) -> None:
         """After the call: a billed call (answered 200) is spent, else its reservation
-        is given back."""
+        is given back, on the day it was reserved on."""
         ...
 
     async def stop(self, provider: str, reason: str, until: datetime | None) -> None:
@@ -75,14 +86,15 @@ class MemoryGate:
         self.probe_due = False
         return ActiveStop(stop[0], probe)
 
-    async def allow(self, provider: str, endpoint: str, price: Decimal) -> bool:
+    async def allow(self, provider: str, endpoint: str, price: Decimal) -> Reservation | None:
         if self.budget is not None and self.reserved + price > self.budget:
             self.stops[provider] = (BUDGET_REASON, datetime.max)
-            return False
+            return None
         self.reserved += price
-        return True
+        return Reservation(provider, endpoint, price)
 
-    async def settle(self, provider: str, endpoint: str, price: Decimal, billed: bool) -> None:
+    async def settle(self, reservation: Reservation, billed: bool) -> None:
+        endpoint, price = reservation.endpoint, reservation.price
         if billed:
             self.spent[endpoint] = self.spent.get(endpoint, Decimal(0)) + price
             self.calls[endpoint] = self.calls.get(endpoint, 0) + 1

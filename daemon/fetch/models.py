@@ -77,6 +77,9 @@ class FetchResult:
     status: FetchStatus
     stats: VideoStats | None = None
     error: str | None = None
+    # OK with a half missing because the provider was stopped or over budget (a Douyin
+    # video's other call): its counts are kept, and the day is incomplete all the same.
+    stopped: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

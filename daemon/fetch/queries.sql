@@ -36,8 +36,12 @@ WHERE s.until IS NOT NULL OR EXCLUDED.until IS NULL;
 DELETE FROM dailystats_provider_stops WHERE provider = $1 RETURNING provider;
 
 -- name: provider_stops_list --
+-- key_changed: a TikHub stop stored with another key than the caller's ($1, its
+-- fingerprint; NULL: no key): lifted for that process, shown as such, not cleared.
 SELECT provider, reason, stopped_at, until, last_probe_at,
-       (until IS NULL OR until > now()) AS active
+       (until IS NULL OR until > now()) AS active,
+       coalesce(provider = 'tikhub' AND until IS NULL AND $1::text IS NOT NULL
+                AND key_fingerprint IS DISTINCT FROM $1::text, false) AS key_changed
 FROM dailystats_provider_stops
 ORDER BY provider;
 

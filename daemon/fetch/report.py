@@ -20,7 +20,7 @@ async def provider_status(db: Db, settings: Settings, runs: list[dict[str, Any]]
         run["incomplete_providers"] = state["incomplete_providers"] if state else None
         spend = state["tikhub_spend"] if state else None
         run["tikhub_spend"] = json.loads(spend) if isinstance(spend, str) else spend
-    stops = [s for s in await list_stops(db) if s["active"]]
+    stops = [s for s in await list_stops(db, tikhub_key(settings)) if s["active"]]
     today = datetime.now(UTC).astimezone(settings.zone).date()
     spend = await spend_of_day(db, today)
     budget = settings.tikhub_daily_budget_usd
@@ -56,4 +56,12 @@ async def provider_status(db: Db, settings: Settings, runs: list[dict[str, Any]]
 def stop_line(stop: dict[str, Any]) -> str:
     until = stop["until"].isoformat() if stop["until"] else "cleared (probed hourly)"
     since = f"{stop['stopped_at']:%Y-%m-%d %H:%M} UTC"
-    return f"  {stop['provider']}: {stop['reason']} since {since}, until {until}"
+    line = f"  {stop['provider']}: {stop['reason']} since {since}, until {until}"
+    if stop.get("key_changed"):
+        # Not cleared here: a daemon with the new key lifts it for itself at once.
+        line += " (key changed: lifted for a process with the configured key)"
+    return line
+
+
+def tikhub_key(settings: Settings) -> str | None:
+    return settings.tikhub_api_key.get_secret_value() if settings.tikhub_api_key else None

@@ -7,7 +7,6 @@ budget (spec section 5). The fetchers only see the ``ProviderGate`` protocol.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +15,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from daemon.fetch.gate import BUDGET_REASON, TIKHUB_PROVIDER, ActiveStop, next_midnight
+from daemon.fetch.gate import (
+    BUDGET_REASON,
+    TIKHUB_PROVIDER,
+    ActiveStop,
+    Reservation,
+    next_midnight,
+)
 from daemon.store.db import Db
 
 log = structlog.get_logger("daemon.fetch.stops")
@@ -50,9 +55,6 @@ class DbProviderGate:
         self.budget = budget
         self.fingerprint = key_fingerprint(tikhub_key)
         self.probe_seconds = probe_interval.total_seconds()
-        # The day each open reservation was taken on, per endpoint: a call that
-        # straddles midnight is settled against the day it reserved on.
-        self._open: defaultdict[str, deque[date]] = defaultdict(deque)
 
     def today(self) -> date:
         """The spend day: today in the stats zone."""
@@ -76,24 +78,24 @@ class DbProviderGate:
             probe = claimed is not None
         return ActiveStop(row["reason"], probe)
 
-    async def allow(self, provider: str, endpoint: str, price: Decimal) -> bool:
+    async def allow(self, provider: str, endpoint: str, price: Decimal) -> Reservation | None:
+        # The reservation carries its own day: a call that straddles midnight is
+        # settled against the day it reserved on, whatever other calls ended first.
         day = self.today()
+        reservation = Reservation(provider, endpoint, price, day)
         if self.budget is None:
-            self._open[endpoint].append(day)
-            return True
+            return reservation
         if await self.db.fetchval("tikhub_reserve", day, price, self.budget) is not None:
-            self._open[endpoint].append(day)
-            return True
+            return reservation
         await self.stop(provider, BUDGET_REASON, next_midnight(self.zone))
-        return False
+        return None
 
-    async def settle(self, provider: str, endpoint: str, price: Decimal, billed: bool) -> None:
-        opened = self._open[endpoint]
-        day = opened.popleft() if opened else self.today()
+    async def settle(self, reservation: Reservation, billed: bool) -> None:
+        day = reservation.day or self.today()
         if billed:
-            await self.db.execute("tikhub_spent", day, endpoint, price)
+            await self.db.execute("tikhub_spent", day, reservation.endpoint, reservation.price)
         elif self.budget is not None:
-            await self.db.execute("tikhub_release", day, price)
+            await self.db.execute("tikhub_release", day, reservation.price)
 
     async def stop(self, provider: str, reason: str, until: datetime | None) -> None:
         fingerprint = self.fingerprint if provider == TIKHUB_PROVIDER and until is None else None
@@ -117,8 +119,9 @@ class SpendLine:
     usd: Decimal
 
 
-async def list_stops(db: Db) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetch("provider_stops_list")]
+async def list_stops(db: Db, tikhub_key: str | None = None) -> list[dict[str, Any]]:
+    """Every stored stop; ``key_changed``: stored with another TikHub key than this one."""
+    return [dict(r) for r in await db.fetch("provider_stops_list", key_fingerprint(tikhub_key))]
 
 
 async def clear_stop(db: Db, provider: str) -> bool:

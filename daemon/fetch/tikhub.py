@@ -259,7 +259,8 @@ async def fetch_tikhub_call(ctx: FetchContext, call: Call) -> Results:
     price = ctx.config.tikhub_prices.of(call.endpoint)
     if breaker.tripped:
         return dict.fromkeys(call.ids, FetchResult(FetchStatus.STOPPED, error=breaker.reason))
-    if not await ctx.gate.allow(TIKHUB_PROVIDER, call.endpoint, price):
+    reservation = await ctx.gate.allow(TIKHUB_PROVIDER, call.endpoint, price)
+    if reservation is None:
         if not breaker.tripped:
             log.warning("stopping TikHub fetches: %s", BUDGET_REASON)
         breaker.trip(BUDGET_REASON)
@@ -282,7 +283,7 @@ async def fetch_tikhub_call(ctx: FetchContext, call: Call) -> Results:
         return dict.fromkeys(call.ids, _failed(f"{call.endpoint}: {exc}"))
     finally:
         # Shielded: a cancelled call still gives its reservation back.
-        await asyncio.shield(ctx.gate.settle(TIKHUB_PROVIDER, call.endpoint, price, billed))
+        await asyncio.shield(ctx.gate.settle(reservation, billed))
     if billed:
         ctx.counters.billed[call.endpoint] += 1
     if stop is not None:

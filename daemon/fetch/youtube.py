@@ -48,11 +48,16 @@ def _error_reasons(body: bytes) -> set[str]:
 
 
 def _stats(statistics: dict[str, object]) -> VideoStats:
-    # Counts are JSON strings of digits; a hidden count is simply absent.
+    # Counts are JSON strings of digits. Likes and comments hidden or disabled by the
+    # creator are simply absent: a fresh 0 that replaces an older value (spec section 3).
+    # A missing viewCount, or a count that is there but unreadable, stays unknown.
+    def hideable(name: str) -> int | None:
+        return usable_count(statistics[name]) if name in statistics else 0
+
     return VideoStats(
         views=usable_count(statistics.get("viewCount")),
-        likes=usable_count(statistics.get("likeCount")),
-        comments=usable_count(statistics.get("commentCount")),
+        likes=hideable("likeCount"),
+        comments=hideable("commentCount"),
     )
 
 

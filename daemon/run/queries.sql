@@ -6,29 +6,40 @@
 -- The daemon's own upkeep (issue 8): look-back, day lock, metrics, retention.
 
 -- name: lookback_days --
--- Days from $1 to $2 the daemon owes a scan: no successful scan at all ('missed'), or a
--- latest successful scan that left providers incomplete none of which is stopped any
--- more ('incomplete'; a stop is active while until IS NULL OR until > now()).
-WITH days AS (
-    SELECT d::date AS stats_date FROM generate_series($1::date, $2::date, interval '1 day') d
-),
-latest AS (
+-- Days the daemon owes a scan: from $1 to $2, days with no successful scan at all
+-- ('missed'); up to $2 and from $3 on (the retained days; NULL: all), days whose latest
+-- successful scan left providers incomplete none of which is stopped any more
+-- ('incomplete'; a stop is active while until IS NULL OR until > now()). A TikHub stop
+-- stored with another key than this process's ($4, its fingerprint; NULL: no key) is
+-- lifted for it at once (spec section 7).
+WITH latest AS (
     SELECT DISTINCT ON (r.stats_date) r.stats_date, r.incomplete_providers
     FROM dailystats_scan_runs r
-    WHERE r.status = 'succeeded' AND r.stats_date BETWEEN $1::date AND $2::date
+    WHERE r.status = 'succeeded' AND r.stats_date <= $2::date
+      AND ($3::date IS NULL OR r.stats_date >= least($1::date, $3::date))
     ORDER BY r.stats_date, r.id DESC
+),
+missed AS (
+    SELECT d::date AS stats_date, 'missed' AS reason
+    FROM generate_series($1::date, $2::date, interval '1 day') d
+    WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.stats_date = d::date)
+),
+incomplete AS (
+    SELECT l.stats_date, 'incomplete' AS reason
+    FROM latest l
+    WHERE ($3::date IS NULL OR l.stats_date >= $3::date)
+      AND cardinality(l.incomplete_providers) > 0
+      AND NOT EXISTS (
+          SELECT 1 FROM dailystats_provider_stops p
+          WHERE p.provider = ANY(l.incomplete_providers)
+            AND (p.until IS NULL OR p.until > now())
+            AND NOT (p.provider = 'tikhub' AND p.until IS NULL AND $4::text IS NOT NULL
+                     AND p.key_fingerprint IS DISTINCT FROM $4::text))
 )
-SELECT days.stats_date,
-       CASE WHEN latest.stats_date IS NULL THEN 'missed' ELSE 'incomplete' END AS reason
-FROM days
-LEFT JOIN latest ON latest.stats_date = days.stats_date
-WHERE latest.stats_date IS NULL
-   OR (cardinality(latest.incomplete_providers) > 0
-       AND NOT EXISTS (
-           SELECT 1 FROM dailystats_provider_stops p
-           WHERE p.provider = ANY(latest.incomplete_providers)
-             AND (p.until IS NULL OR p.until > now())))
-ORDER BY days.stats_date
+SELECT stats_date, reason FROM missed
+UNION ALL
+SELECT stats_date, reason FROM incomplete
+ORDER BY stats_date
 
 -- name: metrics_state --
 -- What the metrics say about the database, read again after a restart and at each
@@ -69,27 +80,37 @@ FROM dailystats_provider_stops
 WHERE until IS NULL OR until > now()
 
 -- name: prune_scan_runs --
--- Finished runs started before $1, except each day's latest (status and the look-back
--- read it). $2 rows at most per call.
+-- Finished runs started before $1, except each day's latest and its latest successful
+-- one (status and the look-back read them: a failed rescan must not make a scanned day
+-- look missed). $2 rows at most per call.
 DELETE FROM dailystats_scan_runs
 WHERE id IN (
     SELECT r.id FROM dailystats_scan_runs r
     WHERE r.started_at < $1 AND r.status <> 'running'
       AND EXISTS (SELECT 1 FROM dailystats_scan_runs n
                   WHERE n.stats_date = r.stats_date AND n.id > r.id)
+      AND (r.status <> 'succeeded'
+           OR EXISTS (SELECT 1 FROM dailystats_scan_runs n
+                      WHERE n.stats_date = r.stats_date AND n.id > r.id
+                        AND n.status = 'succeeded'))
     LIMIT $2
 )
 
 -- name: prune_video_stats --
--- Cached stats not fetched again since $1: no scan of a recent day needed them.
+-- Cached stats neither fetched nor used by a scan since $1: no retained day needs them.
 DELETE FROM dailystats_video_stats
 WHERE (platform, video_id) IN (
-    SELECT platform, video_id FROM dailystats_video_stats WHERE fetched_at < $1 LIMIT $2
+    SELECT platform, video_id FROM dailystats_video_stats
+    WHERE fetched_at < $1 AND (used_at IS NULL OR used_at < $1)
+    LIMIT $2
 )
 
 -- name: prune_short_links --
+-- Short-link answers neither resolved nor used since $1: their age counts from last use.
 DELETE FROM dailystats_short_links
-WHERE link IN (SELECT link FROM dailystats_short_links WHERE resolved_at < $1 LIMIT $2)
+WHERE link IN (SELECT link FROM dailystats_short_links
+               WHERE resolved_at < $1 AND (last_used_at IS NULL OR last_used_at < $1)
+               LIMIT $2)
 
 -- name: prune_deliveries --
 -- Superseded and delivered versions last touched before $1 that a newer version of

@@ -45,9 +45,9 @@ class NightlyDates:
 
 def nightly_due_through(trigger: CronTrigger, now: datetime, zone: ZoneInfo) -> date:
     """The last stats date the nightly job should have asked for by ``now``: yesterday
-    once today's run time has passed, else the day before. The periodic look-back stops
-    there, so it never scans yesterday ahead of the nightly run (the start-up catch-up
-    does, as before: the daemon may have been down over the night)."""
+    once today's run time has passed, else the day before. The look-back stops there,
+    at start too, so it never scans yesterday ahead of the nightly run; a daemon down
+    over the nightly time finds yesterday owed once it starts."""
     local = now.astimezone(zone)
     midnight = datetime.combine(local.date(), datetime.min.time()).replace(tzinfo=zone)
     first_today = trigger.get_next_fire_time(None, midnight)

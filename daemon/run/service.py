@@ -17,13 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 import structlog
 from apscheduler.triggers.cron import CronTrigger
 
+from daemon.fetch.stops import key_fingerprint
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
 from daemon.run.dbmetrics import DbGauges
+from daemon.run.hangup import HANGUPS
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers, wait_any, watchdog
-from daemon.run.lookback import owed_days
+from daemon.run.lookback import owed_days, retained_from
 from daemon.run.notify import Notifier
 from daemon.run.pipeline import deliver_pass, scan_and_deliver
 from daemon.run.retention import prune
@@ -51,6 +53,8 @@ def run_service(settings: Settings) -> int:
 
 
 async def serve(settings: Settings) -> int:
+    # SIGHUP first: remembered until the daemon serves, never the end of it (hangup.py).
+    HANGUPS.install()
     notifier = Notifier()
     # 1. the database, migrated; every wait on it bounded
     try:
@@ -74,9 +78,7 @@ async def serve(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup")
-        )
+        HANGUPS.serve(loop, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup"))
 
         # 3. the nightly job, a coroutine on this loop (daemon.run.scheduler says why)
         nightly_dates = NightlyDates()
@@ -126,7 +128,9 @@ async def serve(settings: Settings) -> int:
         notifier.send("STOPPING=1")
         log.info("service.stopping")
         scheduler.shutdown(wait=False)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # SIGHUPs are ignored from here on; the handler itself stays until exit.
+        HANGUPS.stop_serving()
+        for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         running = list(workers.tasks.values())
         _, unfinished = await asyncio.wait(running, timeout=settings.shutdown_grace_seconds)
@@ -136,6 +140,7 @@ async def serve(settings: Settings) -> int:
         if health is not None:
             await health.cleanup()
     finally:
+        HANGUPS.stop_serving()
         await pool.close()
     log.info("service.stopped")
     return 0
@@ -158,19 +163,14 @@ async def scan_loop(
     nightly = CronTrigger.from_crontab(settings.scan_cron, timezone=settings.zone)
     next_lookback = time.monotonic()
     lookback_failures = 0
-    at_start = True
     while not stop.is_set():
         queue.event.clear()  # before looking: an ask from now on wakes the wait below
         if time.monotonic() >= next_lookback:
-            now = datetime.now(UTC)
-            last = (
-                yesterday(settings.zone, now)
-                if at_start
-                else nightly_due_through(nightly, now, settings.zone)
-            )
+            # Yesterday is owed from its nightly time on, at start too: a start between
+            # midnight and SCAN_CRON leaves it to the cron job (spec section 7).
+            last = nightly_due_through(nightly, datetime.now(UTC), settings.zone)
             try:
                 await look_back(db, settings, queue, last)
-                at_start = False
                 lookback_failures = 0
                 next_lookback = time.monotonic() + settings.lookback_interval_seconds
             except Exception:  # the database is away: look again soon, with backoff
@@ -192,7 +192,16 @@ async def scan_loop(
 
 
 async def look_back(db: Db, settings: Settings, queue: DayQueue, last: date) -> None:
-    owed = await owed_days(db, last, settings.catchup_days)
+    key = settings.tikhub_api_key.get_secret_value() if settings.tikhub_api_key else None
+    owed = await owed_days(
+        db,
+        last,
+        settings.catchup_days,
+        retained=retained_from(
+            datetime.now(UTC).astimezone(settings.zone).date(), settings.retention_days
+        ),
+        tikhub_fingerprint=key_fingerprint(key),
+    )
     for reason in ("missed", "incomplete"):
         days = [o.stats_date for o in owed if o.reason == reason]
         # A missed day is owed a full scan; a settle rescan missed while down is not owed.

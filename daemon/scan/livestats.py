@@ -82,7 +82,10 @@ async def fetch_missing(
         results = fetch_videos(live.session, chunk, live.config, live.counters, gate=live.gate)
         async with aclosing(results):
             async for ref, result in results:
-                if result.status is FetchStatus.OK:
+                if result.status is FetchStatus.OK and result.stopped is not None:
+                    # Half a Douyin video: its counts are kept, the rest is owed.
+                    note_not_asked(report, ref, FetchStatus.STOPPED)
+                elif result.status is FetchStatus.OK:
                     report.videos_fetched += 1
                 elif result.status is FetchStatus.GONE:
                     report.videos_gone += 1

@@ -36,6 +36,7 @@ WHERE stats_date = $1 AND status = 'running' AND id <> $2
 -- temporary table that every later step of the scan reads. The classification is
 -- called once per row as a scalar (OFFSET 0 keeps the planner from repeating it).
 -- short_link: the compared form of a short link, until it is resolved.
+-- saved_at: when its saved details were last vouched for (verified_at, else submitted_at).
 CREATE TEMP TABLE day_completions AS
 SELECT s.id,
        s.task_id,
@@ -48,9 +49,11 @@ SELECT s.id,
        dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
        dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
        dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
-       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects
+       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects,
+       s.saved_at
 FROM (
     SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link,
+           coalesce(ut.verified_at, ut.submitted_at) AS saved_at,
            dailystats_classify(ut.platform, ut.submission_link) AS k,
            dailystats_details(ut.verification_details) AS details
     FROM user_tasks ut
@@ -83,7 +86,13 @@ SET platform = EXCLUDED.platform, video_id = EXCLUDED.video_id, resolved_at = no
 -- name: resolve_day_short_links --
 -- Give short-link completions the video their link resolved to (same platform only).
 -- A resolved link no longer groups its completions: short_link stays set only while
--- unresolved (day_videos counts one video per unresolved link).
+-- unresolved (day_videos counts one video per unresolved link). The answers used are
+-- dated by this use (at most once a day), so retention keeps them while in use.
+WITH used AS (
+    UPDATE dailystats_short_links s SET last_used_at = now()
+    WHERE s.link IN (SELECT c.short_link FROM pg_temp.day_completions c WHERE c.is_short)
+      AND (s.last_used_at IS NULL OR s.last_used_at < now() - interval '1 day')
+)
 UPDATE pg_temp.day_completions c
 SET video_id = CASE WHEN s.platform = c.platform THEN s.video_id END, short_link = NULL
 FROM dailystats_short_links s
@@ -179,29 +188,44 @@ SET status = EXCLUDED.status,
 -- Each video of the day once per task (spec section 3: the same video however its link
 -- was written; an unresolved short link, in its compared form, is one video; a
 -- completion whose link names no video stands alone), with where its counts come from:
---   saved       the largest usable counts its completions saved;
+--   saved       the largest usable counts its completions of the day saved, in any task;
 --   cache       fresh stats fetched before this scan;
 --   live        stats fetched by this scan;
 --   last_known  cached stats however old: stale, partial, or of a video since gone,
 --               so an outage, a stop or a budget never lowers numbers already sent;
 --   missing     none of these: 0, counted, asked again at the next scan.
--- Order: saved, cache/live, last_known, missing; live_first ($1): cache/live,
--- last_known, saved, missing (its numbers came from the APIs, so the last known ones
--- keep them). $2 freshness cutoff, $3 start of this scan (NULL: no live source).
+-- Order: saved, cache/live, last_known, missing; live_first ($1): cache/live, then the
+-- more recent of saved (the latest saved_at among the video's completions of the day
+-- that hold usable counts) and last_known (fetched_at), then missing: a month-old
+-- number never beats yesterday's saved one. $2 freshness cutoff, $3 start of this scan
+-- (NULL: no live source).
 CREATE TEMP TABLE day_videos AS
-WITH videos AS (
+WITH per_task AS (
     SELECT c.task_id, c.platform, c.video_id, c.short_link,
            CASE WHEN c.video_id IS NULL AND c.short_link IS NULL THEN c.id END AS alone_id,
            count(*) AS completions,
-           max(c.views) AS saved_views, max(c.likes) AS saved_likes,
-           max(c.comments) AS saved_comments, max(c.shares) AS saved_shares,
-           max(c.collects) AS saved_collects,
+           max(c.views) AS views, max(c.likes) AS likes, max(c.comments) AS comments,
+           max(c.shares) AS shares, max(c.collects) AS collects,
            bool_or(num_nonnulls(c.views, c.likes, c.comments,
                                 CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS has_saved
+                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS holds,
+           max(c.saved_at) FILTER (WHERE num_nonnulls(c.views, c.likes, c.comments,
+                                CASE WHEN c.platform = 'dy' THEN c.shares END,
+                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS saved_at
     FROM pg_temp.day_completions c
     WHERE c.platform <> 'other'
     GROUP BY 1, 2, 3, 4, 5
+),
+-- A video's saved counts are the day's, across tasks: the same video has the same
+-- numbers in every task that counts it (a lone completion is a video of its own).
+videos AS (
+    SELECT p.task_id, p.platform, p.video_id, p.short_link, p.alone_id, p.completions,
+           max(p.views) OVER w AS saved_views, max(p.likes) OVER w AS saved_likes,
+           max(p.comments) OVER w AS saved_comments, max(p.shares) OVER w AS saved_shares,
+           max(p.collects) OVER w AS saved_collects, bool_or(p.holds) OVER w AS has_saved,
+           max(p.saved_at) OVER w AS saved_at
+    FROM per_task p
+    WINDOW w AS (PARTITION BY p.platform, p.video_id, p.short_link, p.alone_id)
 ),
 cached AS (
     SELECT v.*, s.status AS cache_status, s.fetched_at, s.partial,
@@ -219,9 +243,11 @@ sourced AS (
     SELECT c.*,
            CASE WHEN c.fresh AND ($1 OR NOT c.has_saved) THEN
                      CASE WHEN c.fetched_at >= $3 THEN 'live' ELSE 'cache' END
-                WHEN c.has_saved AND NOT $1 THEN 'saved'
+                -- live_first without fresh stats: the more recent of saved and last known.
+                WHEN c.has_saved AND NOT ($1 AND c.known
+                                          AND c.fetched_at > c.saved_at AT TIME ZONE 'UTC')
+                     THEN 'saved'
                 WHEN c.known THEN 'last_known'
-                WHEN c.has_saved THEN 'saved'
                 ELSE 'missing' END AS source
     FROM cached c
 )
@@ -352,6 +378,15 @@ accounts AS (
            count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
     FROM pg_temp.day_completions
     GROUP BY task_id
+),
+-- Fetched stats this scan used are dated by this use (at most once a day), so retention
+-- keeps them while a day that used them is retained (spec section 7).
+used AS (
+    UPDATE dailystats_video_stats c SET used_at = now()
+    FROM pg_temp.day_videos v
+    WHERE v.source IN ('cache', 'live', 'last_known')
+      AND c.platform = v.platform AND c.video_id = v.video_id
+      AND (c.used_at IS NULL OR c.used_at < now() - interval '1 day')
 ),
 upserted AS (
     INSERT INTO task_daily_stats AS t (

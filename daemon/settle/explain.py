@@ -29,7 +29,8 @@ COLUMN = {
     "collects": "collect",
 }
 SOURCES = {
-    "saved": "the bot's saved verification_details (the largest of its completions')",
+    "saved": "the bot's saved verification_details: the largest of the video's completions'"
+    " that day, in any task (the same numbers in every task that counts it)",
     "cache": "fetched from the API before the last scan, still fresh",
     "live": "fetched from the API by the last scan",
     "last_known": "the last stats fetched, however old (API down, stopped, over budget,"

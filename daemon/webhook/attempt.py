@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ErrorKind = Literal["timeout", "connection", "refused-url"]
+# no-receiver: the task names no URL and there is no default one at this attempt.
+ErrorKind = Literal["timeout", "connection", "refused-url", "no-receiver"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ class Outcome(enum.Enum):
 
 
 def classify(status_code: int | None, error_kind: str | None) -> Outcome:
-    if error_kind == "refused-url":
+    if error_kind in ("refused-url", "no-receiver"):
         return Outcome.REFUSED
     if status_code is None:
         return Outcome.FAILED

@@ -61,8 +61,10 @@ class Claimed:
     body: str
     attempts: int
     claim_token: uuid.UUID
-    # drama_tasks.callback_secret read at claim time, i.e. just before sending.
+    # drama_tasks.callback_url and callback_secret read together at claim time, i.e.
+    # just before sending: the receiver the task names at this attempt.
     callback_secret: str | None = field(default=None, repr=False)
+    callback_url: str | None = None
     # Whose URL ``url`` is: "task" (its own callback_url) or "default" (the setting's).
     url_source: str = "task"
 
@@ -122,8 +124,10 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
         if not url:
             continue  # no URL: the row is saved, nothing is sent
         body = encode_body(build_payload(stats_row(row, stats_date), cfg.site_name)).decode()
-        # Same bytes to the same receiver: X2C already has (or will get) exactly this.
-        if (row["latest_body"], row["latest_url"], row["latest_url_source"]) == (body, url, source):
+        # Same bytes: X2C already has (or will get) exactly this. A changed URL or secret
+        # alone is not a changed payload; a waiting delivery reads the receiver anew at
+        # each attempt (spec section 6).
+        if row["latest_body"] == body:
             continue
         task_ids.append(row["task_id"])
         urls.append(url)
@@ -172,6 +176,7 @@ async def claim_due(
             attempts=row["attempts"],
             claim_token=row["claim_token"],
             callback_secret=row["callback_secret"],
+            callback_url=row["callback_url"],
             url_source=row["url_source"],
         )
         for row in rows
@@ -213,6 +218,8 @@ async def _record(db: Db, claimed: Claimed, result: AttemptResult, decision: Dec
             _cut(error, ERROR_LIMIT),
             _cut(response, DELIVERY_RESPONSE_LIMIT),
             _cut(stats_response, STATS_RESPONSE_LIMIT),
+            None if result.error_kind == "no-receiver" else claimed.url,
+            None if result.error_kind == "no-receiver" else claimed.url_source,
         )
     if row is None:
         return Recorded(status=None, attempts=None, stats_updated=False, lost_claim=True)

@@ -91,6 +91,9 @@ FROM due
 WHERE d.id = due.id
 RETURNING d.id, d.task_id, d.stats_date, d.url, d.url_source, d.body, d.attempts,
           d.claim_token,
+          -- The task's receiver now, URL and secret read together (spec section 6).
+          (SELECT t.callback_url FROM drama_tasks t WHERE t.task_id = d.task_id)
+              AS callback_url,
           (SELECT t.callback_secret FROM drama_tasks t WHERE t.task_id = d.task_id)
               AS callback_secret
 
@@ -101,7 +104,8 @@ RETURNING d.id, d.task_id, d.stats_date, d.url, d.url_source, d.body, d.attempts
 -- version of its task and day (not superseded meanwhile), the seed's columns in
 -- task_daily_stats. Nothing is written when another sender holds the claim now.
 -- $1 id, $2 claim token, $3 new status, $4 next attempt, $5 status code, $6 error,
--- $7 response, $8 webhook_response for task_daily_stats.
+-- $7 response, $8 webhook_response for task_daily_stats, $9 url and $10 url_source the
+-- attempt went to.
 WITH upd AS (
     UPDATE dailystats_deliveries d
     SET attempts = d.attempts + 1,
@@ -114,6 +118,9 @@ WITH upd AS (
         last_attempt_at = now(),
         claimed_until = NULL,
         claim_token = NULL,
+        -- where this attempt went ($9, $10; NULL: no receiver, the last one stays)
+        url = coalesce($9::text, d.url),
+        url_source = coalesce($10::text, d.url_source),
         updated_at = now()
     WHERE d.id = $1 AND d.claim_token = $2
     RETURNING d.task_id, d.stats_date, d.status, d.attempts

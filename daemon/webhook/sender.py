@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -18,7 +18,7 @@ from daemon.webhook.backoff import Decision, classify, decide
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.outbox import Claimed, claim_due, pass_cutoff, record_attempt
 from daemon.webhook.post import create_session, post_delivery
-from daemon.webhook.signing import secret_for, sign_headers
+from daemon.webhook.signing import receiver_for, sign_headers
 from daemon.webhook.urlguard import UrlRefused, guard_url
 
 __all__ = [
@@ -76,8 +76,24 @@ def _warn_legacy_once(cfg: DeliveryConfig) -> None:
         )
 
 
+def _receiver(claimed: Claimed, cfg: DeliveryConfig) -> tuple[Claimed, str | None] | None:
+    """The delivery aimed at the receiver its task names now, and that receiver's secret
+    (spec section 6: read together at each attempt); None: no receiver at all."""
+    receiver = receiver_for(
+        claimed.callback_url, claimed.callback_secret, cfg.default_url, cfg.default_secret
+    )
+    if receiver is None:
+        return None
+    url, source, secret = receiver
+    return replace(claimed, url=url, url_source=source), secret
+
+
 async def _attempt(
-    session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed, report: DeliverReport
+    session: aiohttp.ClientSession,
+    cfg: DeliveryConfig,
+    claimed: Claimed,
+    secret: str | None,
+    report: DeliverReport,
 ) -> AttemptResult:
     try:
         # The canonical URL: the client connects to the very address the guard judged.
@@ -85,7 +101,6 @@ async def _attempt(
     except UrlRefused as exc:
         return AttemptResult(None, "refused-url", str(exc))
     body = claimed.body.encode("utf-8")
-    secret = secret_for(claimed.url_source, claimed.callback_secret, cfg.default_secret)
     if secret is None:
         report.unsigned += 1
         log.warning(
@@ -102,9 +117,15 @@ async def _attempt(
 
 async def _send_one(
     session: aiohttp.ClientSession, cfg: DeliveryConfig, claimed: Claimed, report: DeliverReport
-) -> tuple[AttemptResult, Decision]:
-    """The network half of one delivery: post it and decide what comes next."""
-    result = await _attempt(session, cfg, claimed, report)
+) -> tuple[Claimed, AttemptResult, Decision]:
+    """The network half of one delivery: aim it at the receiver its task names now,
+    post it and decide what comes next. A task with no receiver left parks it dead."""
+    aimed = _receiver(claimed, cfg)
+    if aimed is None:
+        result = AttemptResult(None, "no-receiver", "no receiver")
+    else:
+        claimed, secret = aimed
+        result = await _attempt(session, cfg, claimed, secret, report)
     decision = decide(
         classify(result.status_code, result.error_kind),
         claimed.attempts + 1,
@@ -113,7 +134,7 @@ async def _send_one(
         datetime.now(UTC),
         random.random(),
     )
-    return result, decision
+    return claimed, result, decision
 
 
 async def _record_one(
@@ -203,7 +224,7 @@ async def deliver_due(
     async def worker() -> None:
         while (claimed := await queue.get()) is not None:
             try:
-                result, decision = await _send_one(session, cfg, claimed, report)
+                claimed, result, decision = await _send_one(session, cfg, claimed, report)
             except Exception as exc:  # a bug in one delivery must not stall the queue
                 report.errors += 1
                 log.exception("delivery.error", delivery_id=str(claimed.id), error=repr(exc))

@@ -74,6 +74,22 @@ def sign_headers(
     return headers
 
 
+def receiver_for(
+    task_url: str | None,
+    task_secret: str | None,
+    default_url: str | None,
+    default_secret: str | None,
+) -> tuple[str, str, str | None] | None:
+    """Where an attempt goes and what signs it, read together at each attempt (spec
+    section 6): the task's own callback_url with its own secret, else the default URL
+    with the default secret; None: no receiver at all. Returns (url, source, secret)."""
+    if task_url:
+        return task_url, "task", secret_for("task", task_secret, default_secret)
+    if default_url:
+        return default_url, "default", secret_for("default", task_secret, default_secret)
+    return None
+
+
 def secret_for(url_source: str, task_secret: str | None, default_secret: str | None) -> str | None:
     """The secret that signs a delivery: a URL and its secret go together (spec section 6).
 

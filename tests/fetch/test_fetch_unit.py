@@ -140,7 +140,8 @@ async def test_youtube_counts_as_strings_absent_and_junk() -> None:
         m.get(YT_RE, callback=youtube_callback(stats))
         results = await fetch_all([yt(1), yt(2), yt(3), yt(4)], config())
     assert results[yt(1)] == FetchResult(FetchStatus.OK, VideoStats(1000, 50, 7, None, None))
-    assert results[yt(2)] == FetchResult(FetchStatus.OK, VideoStats(12, None, None))
+    # Hidden likes and comments are a fresh 0; junk that is there stays unknown.
+    assert results[yt(2)] == FetchResult(FetchStatus.OK, VideoStats(12, 0, 0))
     assert results[yt(3)] == FetchResult(FetchStatus.OK, VideoStats(None, None, None))
     assert results[yt(4)] == FetchResult(FetchStatus.OK, VideoStats(5, None, None))
 
@@ -182,7 +183,7 @@ async def test_youtube_429_honours_retry_after(pauses: list[float]) -> None:
         m.get(YT_RE, status=429, headers={"Retry-After": "2"})
         m.get(YT_RE, callback=youtube_callback({yt(1).video_id: {"viewCount": "9"}}))
         results = await fetch_all([yt(1)], config(), counters)
-    assert results[yt(1)] == FetchResult(FetchStatus.OK, VideoStats(9))
+    assert results[yt(1)] == FetchResult(FetchStatus.OK, VideoStats(9, 0, 0))
     assert pauses == [2.0]
     assert counters.calls["youtube"] == 2
     assert counters.retries["youtube"] == 1

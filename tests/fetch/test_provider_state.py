@@ -242,11 +242,12 @@ async def test_reservations_are_atomic_and_unbilled_calls_give_back(db: Db) -> N
     gates = [DbProviderGate(db, UTC_ZONE, tikhub_key=KEY, budget=Decimal("1")) for _ in range(4)]
     price = Decimal("0.025")
     allowed = await asyncio.gather(*(g.allow("tikhub", "tiktok_multi", price) for g in gates * 30))
-    assert sum(allowed) == 40
+    assert sum(r is not None for r in allowed) == 40
     assert await db.fetchrow("provider_stop_active", "tikhub") is not None
     await db.execute("provider_stop_clear", "tikhub")
     # A call not answered 200 gives its price back; the next one may go.
-    await gates[0].settle("tikhub", "tiktok_multi", price, billed=False)
+    given = next(r for r in allowed if r is not None)
+    await gates[0].settle(given, billed=False)
     assert await gates[1].allow("tikhub", "tiktok_multi", price)
     assert not await gates[2].allow("tikhub", "tiktok_multi", price)
 
@@ -267,7 +268,113 @@ async def test_a_call_straddling_midnight_is_settled_on_its_own_day(
     days = iter([DAY, DAY2, DAY2])
     monkeypatch.setattr(gate, "today", lambda: next(days))
     price = Decimal("0.025")
-    assert await gate.allow("tikhub", "tiktok_multi", price)  # reserved on DAY
-    await gate.settle("tikhub", "tiktok_multi", price, billed=True)  # answered after midnight
+    reserved = await gate.allow("tikhub", "tiktok_multi", price)  # reserved on DAY
+    assert reserved is not None
+    await gate.settle(reserved, billed=True)  # answered after midnight
     assert [(x.calls, x.usd) for x in await spend_of_day(db, DAY)] == [(1, price)]
     assert await spend_of_day(db, DAY2) == []
+
+
+DY_ID = "7400000000000000001"
+
+
+@pytest.mark.parametrize("refusal", ["budget", "402"])
+async def test_a_douyin_video_whose_second_call_is_refused_leaves_the_day_incomplete(
+    db: Db, fake: tuple[FakeProviders, str], refusal: str
+) -> None:
+    """The $0.001 detail call runs, the $0.025 statistics call is refused: the video has
+    no play counts, so the day is incomplete for TikHub and owed once that clears."""
+    from daemon.fetch.plan import DOUYIN_STATISTICS
+
+    providers, base = fake
+    providers.add_video("dy", DY_ID, VideoStats(8000, 320, 45, 28, 62))
+    async with db.connection() as tx:
+        await insert_completions(
+            tx.conn,
+            [
+                Completion(
+                    1,
+                    1,
+                    1,
+                    "submitted",
+                    "douyin",
+                    f"https://www.douyin.com/video/{DY_ID}",
+                    datetime(2024, 12, 9, 9, 30),
+                    None,
+                )
+            ],
+        )
+    budget = Decimal("0.025") if refusal == "budget" else None
+    if refusal == "402":
+        providers.fail_next(None, 402, endpoint=DOUYIN_STATISTICS)
+    report = await scan(db, DAY, fetch_config(providers, base), budget=budget)
+
+    assert report.status == "succeeded"
+    assert report.incomplete_providers == ["tikhub"]
+    assert report.videos_stopped == 1
+    state = await run_state(db, report.run_id)
+    assert state["incomplete_providers"] == ["tikhub"]
+    async with db.connection() as tx:
+        row = await tx.conn.fetchrow(
+            "SELECT dy_view_count, dy_comment_count FROM task_daily_stats WHERE stats_date = $1",
+            DAY,
+        )
+    # The detail's counts are kept; the play counts are owed.
+    assert (row["dy_view_count"], row["dy_comment_count"]) == (0, 45)
+
+
+async def test_calls_straddling_midnight_settle_on_the_day_each_reserved_on(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Call A reserves before midnight, call B after; B is answered (billed) first, then
+    A fails (not billed). B's spend is DAY2's, A's reservation is given back on DAY, and
+    DAY2's budget stays full: a third call that day is refused."""
+    from aiohttp import web
+
+    from daemon.fetch.context import FetchContext
+    from daemon.fetch.plan import TIKTOK_ONE, Call
+    from daemon.fetch.tikhub import fetch_tikhub_call
+
+    release_a = asyncio.Event()
+    arrived_a = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.query.get("aweme_id") == tt_id(1):
+            arrived_a.set()
+            await release_a.wait()
+            return web.json_response({"detail": "upstream"}, status=500)
+        return web.json_response({"code": 200, "data": {"aweme_detail": None}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    price = Decimal("0.001")
+    gate = DbProviderGate(db, UTC_ZONE, tikhub_key=KEY, budget=price)
+    days = iter([DAY, DAY2, DAY2, DAY2, DAY2])
+    monkeypatch.setattr(gate, "today", lambda: next(days))
+    config = FetchConfig(
+        tikhub_api_url=base,
+        tikhub_api_key=KEY,
+        tikhub_rate_per_second=0.0,
+        max_retries=0,
+        tikhub_prices=TikHubPrices(tiktok_single=price),
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            ctx = FetchContext.create(session, config, gate=gate)
+            call_a = asyncio.create_task(fetch_tikhub_call(ctx, Call(TIKTOK_ONE, (tt_id(1),))))
+            await arrived_a.wait()  # A reserved on DAY and is in flight
+            await fetch_tikhub_call(ctx, Call(TIKTOK_ONE, (tt_id(2),)))  # B: DAY2, billed
+            release_a.set()
+            await call_a
+            assert [(x.calls, x.usd) for x in await spend_of_day(db, DAY2)] == [(1, price)]
+            assert await spend_of_day(db, DAY) == []
+            # DAY2's budget holds B's call: one more that day is refused.
+            await db.execute("provider_stop_clear", "tikhub")
+            assert not await gate.allow("tikhub", TIKTOK_ONE, price)
+    finally:
+        await runner.cleanup()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -304,3 +305,118 @@ async def test_healthz_fails_when_a_worker_stopped(db: Db, dead_worker: Workers)
                 assert await response.json() == {"ok": False, "daemon": "worker scan stopped"}
     finally:
         await runner.cleanup()
+
+
+# ---------------------------------------------------------------- owed while retained
+
+
+async def test_an_incomplete_day_is_owed_while_retained_and_a_new_key_lifts_its_stop(
+    db: Db, db_url: str
+) -> None:
+    """Revision 3, section 7: an incomplete day is owed while it is retained (not only
+    inside CATCHUP_DAYS), and a stop stored with another TikHub key is lifted for the
+    daemon's look-back at once, before any scan calls TikHub."""
+    from datetime import UTC, datetime
+
+    from daemon.fetch.stops import key_fingerprint
+    from daemon.rules.dates import yesterday
+    from daemon.run.scanqueue import DayQueue
+    from daemon.run.service import look_back
+    from daemon.settings import load_settings
+
+    last = yesterday(ZoneInfo("UTC"), datetime.now(UTC))
+    old = last - timedelta(days=9)  # far outside CATCHUP_DAYS=3, well inside 400 days
+    for n in range(3):
+        await _run(db, last - timedelta(days=n), "succeeded")
+    await _run(db, old, "succeeded", ["tikhub"])
+    await _run(db, last - timedelta(days=500), "succeeded", ["tikhub"])  # no longer retained
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "INSERT INTO dailystats_provider_stops (provider, reason, until, key_fingerprint)"
+            " VALUES ('tikhub', 'tikhub out of balance (402)', NULL, $1)",
+            key_fingerprint("old-key"),
+        )
+
+    settings = load_settings(database_url=db_url, tikhub_api_key="old-key")
+    queue = DayQueue()
+    await look_back(db, settings, queue, last)
+    assert sorted(queue.due) == []  # stopped for the key it was stored with
+
+    settings = load_settings(database_url=db_url, tikhub_api_key="new-key")
+    queue = DayQueue()
+    await look_back(db, settings, queue, last)
+    assert sorted(queue.due) == [old]
+
+
+# ---------------------------------------------------------------- retention serves the windows
+
+
+async def test_retention_keeps_what_a_retained_day_used(db: Db) -> None:
+    """Revision 3, section 7: last known stats and short-link answers a scan of a
+    retained day used stay (their age counts from their last use); a day's only
+    successful run stays when a later run failed; the last delivered version stays."""
+    from datetime import UTC, datetime
+
+    from daemon.rules.links import short_link_key
+    from daemon.scan.day import ScanConfig, scan_day
+    from tests.scan.scan_reference import Completion, insert_completions, insert_tasks
+
+    today = datetime.now(UTC)
+    day = today.date() - timedelta(days=2)
+    at = datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
+    async with db.connection() as tx:
+        c = tx.conn
+        await insert_tasks(c, [1])
+        await insert_completions(
+            c,
+            [
+                Completion(
+                    1, 1, 1, "submitted", "YouTube", "https://youtu.be/dQw4w9WgXcQ", at, None
+                ),
+                Completion(
+                    2, 1, 2, "submitted", "TikTok", "https://vm.tiktok.com/ZMold/", at, None
+                ),
+            ],
+        )
+        # Fetched 30 days ago, never since (its provider down): the day's last known stats.
+        await c.execute(
+            "INSERT INTO dailystats_video_stats (platform, video_id, status, view_count,"
+            " fetched_at) VALUES ('yt', 'dQw4w9WgXcQ', 'ok', 777, now() - interval '30 days'),"
+            " ('tt', '7300000000000000009', 'ok', 555, now() - interval '30 days')"
+        )
+        # A short link resolved 30 days ago, still in use.
+        await c.execute(
+            "INSERT INTO dailystats_short_links (link, platform, video_id, resolved_at)"
+            " VALUES ($1, 'tt', '7300000000000000009', now() - interval '30 days')",
+            short_link_key("https://vm.tiktok.com/ZMold/"),
+        )
+    report = await scan_day(db, day, ScanConfig.defaults(), trigger="test")
+    assert report.status == "succeeded" and report.videos_stale == 2
+    failed = await _run(db, day, "failed")  # a later run of the day failed
+    async with db.connection() as tx:
+        c = tx.conn
+        await c.execute("UPDATE dailystats_scan_runs SET started_at = now() - interval '20 days'")
+        await c.execute("UPDATE dailystats_scan_runs SET started_at = now() WHERE id = $1", failed)
+        delivered = await _delivery(c, 1, day, "delivered", 20)
+        await _delivery(c, 1, day, "dead", 20)  # a newer version, never delivered
+
+    await prune(db, 10)
+
+    async with db.connection() as tx:
+        c = tx.conn
+        assert await c.fetchval("SELECT count(*) FROM dailystats_video_stats") == 2
+        assert await c.fetchval("SELECT count(*) FROM dailystats_short_links") == 1
+        statuses = await c.fetch(
+            "SELECT status FROM dailystats_scan_runs WHERE stats_date = $1", day
+        )
+        assert "succeeded" in {r["status"] for r in statuses}
+        ids = {str(r["id"]) for r in await c.fetch("SELECT id FROM dailystats_deliveries")}
+        assert delivered in ids
+    # A rescan of the retained day keeps its numbers.
+    again = await scan_day(db, day, ScanConfig.defaults(), trigger="test")
+    assert again.status == "succeeded" and again.videos_missing == 0
+    async with db.connection() as tx:
+        row = await tx.conn.fetchrow(
+            "SELECT yt_view_count, tt_view_count FROM task_daily_stats WHERE stats_date = $1", day
+        )
+    assert (row["yt_view_count"], row["tt_view_count"]) == (777, 555)

@@ -26,7 +26,10 @@ def grace() -> str:
 
 @pytest.fixture
 async def daemon(db_url: str, grace: str) -> AsyncIterator[tuple[Daemon, int]]:
-    async with started(db_url, CATCHUP_DAYS="2", SHUTDOWN_GRACE_SECONDS=grace) as running:
+    # Nightly at midnight: yesterday is owed from the start whatever the hour.
+    async with started(
+        db_url, CATCHUP_DAYS="2", SCAN_CRON="0 0 * * *", SHUTDOWN_GRACE_SECONDS=grace
+    ) as running:
         yield running
 
 
@@ -143,3 +146,84 @@ async def test_unmigrated_database_ends_the_daemon_with_a_reason(empty_db_url: s
     assert process.returncode == 1
     events = [json.loads(line)["event"] for line in stderr.decode().splitlines()]
     assert events == ["service.not_migrated"]
+
+
+async def test_a_start_before_the_nightly_time_does_not_scan_yesterday_early(
+    db_url: str,
+) -> None:
+    """SCAN_CRON at 23:59 UTC, started earlier in the day: yesterday is owed only from
+    its nightly time on (the cron job scans it), so the catch-up at start scans the day
+    before yesterday alone."""
+    now = datetime.now(UTC)
+    if (now.hour, now.minute) >= (23, 58):
+        pytest.skip("too close to the nightly time to tell")
+    async with started(db_url, CATCHUP_DAYS="2", SCAN_CRON="59 23 * * *") as (proc, _):
+        await proc.wait_for("service.lookback")
+        [lookback] = [e for e in proc.events if e["event"] == "service.lookback"]
+        # The window of two days ends at the last day owed: the day before yesterday.
+        before = [(now.date() - timedelta(days=n)).isoformat() for n in (3, 2)]
+        assert lookback["days"] == before
+        await proc.wait_for("scan.finished", times=2)
+        proc.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+        await proc.reader
+    scanned = {e["stats_date"] for e in proc.events if e["event"] == "scan.finished"}
+    assert scanned == set(before)
+
+
+async def test_a_sighup_while_the_daemon_starts_never_ends_it() -> None:
+    """The database answers nothing: the daemon is still starting (its pool not up) when
+    the SIGHUP comes. It goes on and ends for its own reason, never by the signal."""
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        accepted.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with started(
+            "postgresql://postgres@127.0.0.1:1/x",
+            DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+            DATABASE_CONNECT_TIMEOUT_SECONDS="3",
+        ) as (proc, _):
+            await asyncio.wait_for(accepted.wait(), 30)  # connecting: not serving yet
+            proc.process.send_signal(signal.SIGHUP)
+            code = await asyncio.wait_for(proc.process.wait(), 60)
+            await proc.reader
+            assert code == 1, f"ended by {code}"
+            assert proc.count("service.database_unreachable") == 1
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("grace", ["30"])
+async def test_a_sighup_during_the_shutdown_grace_never_ends_the_daemon(
+    daemon: tuple[Daemon, int], db_url: str
+) -> None:
+    proc, _ = daemon
+    await proc.wait_for("scan.finished", times=2)
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    holder = await asyncpg.connect(db_url)
+    try:
+        await rescan_held_up(proc, holder, day)
+        proc.process.send_signal(signal.SIGTERM)
+        await proc.wait_for("service.stopping")
+        # Reloads racing the stop, over the first part of the grace (spaced, as the
+        # kernel merges signals sent back to back).
+        for _ in range(20):
+            proc.process.send_signal(signal.SIGHUP)
+            await asyncio.sleep(0.05)
+        assert proc.process.returncode is None
+        # Let the scan it waits for finish inside the grace, then see how it ends.
+        await holder.execute(QUERIES["unlock_day"], day)
+        assert await asyncio.wait_for(proc.process.wait(), 30) == 0
+        await proc.reader
+        assert proc.count("service.stopped") == 1
+    finally:
+        await holder.close()

@@ -127,6 +127,7 @@ async def test_database_taken_away_mid_scan_then_the_day_is_scanned_and_delivere
             async with started(
                 db_url,
                 CATCHUP_DAYS="1",
+                SCAN_CRON="0 0 * * *",  # yesterday owed at start, whatever the hour
                 SCAN_RETRY_BASE_SECONDS="0.2",
                 SCAN_RETRY_MAX_SECONDS="1",
                 WEBHOOK_ALLOW_PRIVATE="true",

@@ -33,6 +33,7 @@ class Completion:
     link: str | None
     submitted_at: datetime | None  # naive UTC
     details: Any  # what json.dumps writes into verification_details, or None
+    verified_at: datetime | None = None  # naive UTC
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,33 @@ class CachedStats:
     counts: tuple[int | None, ...]  # views, likes, comments, shares, collects
     fresh: bool
     partial: bool = False  # the last fetch left a count unreported: never fresh
+    # When it was fetched (naive UTC); None: now if fresh, else 30 days ago.
+    fetched_at: datetime | None = None
+
+    def fetched(self) -> datetime:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if self.fresh:
+            return now
+        return self.fetched_at if self.fetched_at is not None else now - timedelta(days=30)
+
+
+def youtube_answer(cache: list[CachedStats], video_id: str, statistics: dict[str, str]) -> None:
+    """The cache after a successful YouTube answer for ``video_id``: each count it carries
+    replaces the old one; likes and comments it leaves out are a fresh 0; a missing view
+    count keeps the old one (and leaves the row partial)."""
+    old = next((c for c in cache if (c.platform, c.video_id) == ("yt", video_id)), None)
+    before = old.counts if old is not None else (None,) * 5
+    new = (
+        usable(statistics.get("viewCount")),
+        usable(statistics["likeCount"]) if "likeCount" in statistics else 0,
+        usable(statistics["commentCount"]) if "commentCount" in statistics else 0,
+        None,
+        None,
+    )
+    counts = tuple(n if n is not None else b for n, b in zip(new, before, strict=True))
+    if old is not None:
+        cache.remove(old)
+    cache.append(CachedStats("yt", video_id, "ok", counts, True, new[0] is None))
 
 
 def usable(value: Any) -> int | None:
@@ -107,6 +135,8 @@ def expected_scan(
     accounts: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     totals: dict[int, int] = defaultdict(int)
     videos: dict[tuple[int, str, object], list[tuple[int | None, ...]]] = defaultdict(list)
+    day_saved: dict[tuple[str, object], list[tuple[int | None, ...]]] = defaultdict(list)
+    saved_at: dict[tuple[str, object], datetime] = {}
     sources: dict[str, int] = defaultdict(int)
     for c in completions:
         if c.status not in COMPLETED or not in_day(c.submitted_at, day, zone):
@@ -127,6 +157,15 @@ def expected_scan(
         if kind.platform != "other":
             key = video_id if video_id is not None else key
             videos[(c.task_id, kind.platform, key)].append(saved_counts(c.details))
+            # A video's saved counts are the day's, across tasks (a lone one is its own).
+            day_saved[(kind.platform, key)].append(saved_counts(c.details))
+            relevant = 5 if kind.platform == "dy" else 3
+            if any(n is not None for n in saved_counts(c.details)[:relevant]):
+                stamp = c.verified_at or c.submitted_at
+                assert stamp is not None
+                saved_at[(kind.platform, key)] = max(
+                    stamp, saved_at.get((kind.platform, key), stamp)
+                )
 
     rows: dict[int, dict[str, int]] = {}
     for task_id, total in totals.items():
@@ -139,7 +178,8 @@ def expected_scan(
             for k in ("view", "like", "comment") + (("share", "collect") if p == "dy" else ()):
                 row[f"{p}_{k}_count"] = 0
         rows[task_id] = row
-    for (task_id, platform, key), saved in videos.items():
+    for task_id, platform, key in videos:
+        saved = day_saved[(platform, key)]
         relevant = 5 if platform == "dy" else 3
         best = [max((s[i] for s in saved if s[i] is not None), default=None) for i in range(5)]
         has_saved = any(b is not None for b in best[:relevant])
@@ -152,7 +192,20 @@ def expected_scan(
         )
         # Last known: any cached row holding a count this platform sums, however old.
         known = row_cached is not None and any(c is not None for c in row_cached.counts[:relevant])
-        order = ("fresh", "known", "saved") if prefer_live else ("saved", "fresh", "known")
+        # live_first: fresh first, then the more recent of saved and last known.
+        recent_known = (
+            known
+            and has_saved
+            and row_cached is not None
+            and row_cached.fetched() > saved_at[(platform, key)]
+        )
+        order = (
+            ("fresh", "known", "saved")
+            if prefer_live and recent_known
+            else ("fresh", "saved", "known")
+            if prefer_live
+            else ("saved", "fresh", "known")
+        )
         have = {"fresh": fresh, "known": known, "saved": has_saved}
         source = next((s for s in order if have[s]), "missing")
         sources[source] += 1
@@ -226,7 +279,8 @@ async def insert_completions(conn: asyncpg.Connection, completions: list[Complet
     )
     await conn.executemany(
         "INSERT INTO user_tasks (id, user_id, task_id, status, platform, submission_link,"
-        " submitted_at, verification_details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+        " submitted_at, verification_details, verified_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)",
         [
             (
                 c.id,
@@ -237,6 +291,7 @@ async def insert_completions(conn: asyncpg.Connection, completions: list[Complet
                 c.link,
                 c.submitted_at,
                 _details_text(c.details),
+                c.verified_at,
             )
             for c in completions
         ],
@@ -253,7 +308,8 @@ async def insert_cache(conn: asyncpg.Connection, cache: list[CachedStats]) -> No
     await conn.executemany(
         "INSERT INTO dailystats_video_stats (platform, video_id, status, view_count, like_count,"
         " comment_count, share_count, collect_count, partial, fetched_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() - $10::interval)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " coalesce($10::timestamp AT TIME ZONE 'UTC', now()))",
         [
             (
                 c.platform,
@@ -261,7 +317,7 @@ async def insert_cache(conn: asyncpg.Connection, cache: list[CachedStats]) -> No
                 c.status,
                 *c.counts,
                 c.partial,
-                timedelta(days=0 if c.fresh else 30),
+                None if c.fresh else c.fetched(),
             )
             for c in cache
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,9 +10,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 
-from daemon.rules.links import detect_platform, short_link_key
+from daemon.fetch.retry import HttpReply
+from daemon.fetch.youtube import interpret_youtube_reply
+from daemon.rules.links import VideoRef, detect_platform, short_link_key
 from daemon.scan.day import ScanConfig, scan_day
+from daemon.scan.video_cache import save_fetched
 from daemon.store.db import Db
 from tests.run.locks import until_someone_waits_for_a_lock
 from tests.scan.scan_reference import (
@@ -25,6 +30,7 @@ from tests.scan.scan_reference import (
     insert_completions,
     insert_tasks,
     stored_rows,
+    youtube_answer,
 )
 
 YT_IDS = ("dQw4w9WgXcQ", "abcdefghijk", "A_b-C_d-E_f")
@@ -202,8 +208,20 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                     )
                 ),
                 details=draw(details_values),
+                # Verified later the same day or the next, or never.
+                verified_at=draw(
+                    st.none()
+                    | st.integers(0, 48 * 3600).map(
+                        lambda s, m=midnight_utc: m + timedelta(seconds=s)
+                    )
+                ),
             )
         )
+    # A last known number fetched around the day, so that under live_first it is
+    # sometimes older and sometimes newer than the saved ones.
+    old_fetch = st.none() | st.integers(-30 * 86400, 3 * 86400).map(
+        lambda s, m=midnight_utc: m + timedelta(seconds=s)
+    )
     cache = draw(
         st.lists(
             st.builds(
@@ -214,6 +232,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 counts=st.tuples(*[st.one_of(st.none(), st.integers(0, 10**5))] * 5),
                 fresh=st.booleans(),
                 partial=st.booleans(),
+                fetched_at=old_fetch,
             )
             | st.builds(
                 CachedStats,
@@ -224,6 +243,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 counts=st.tuples(*[st.one_of(st.none(), st.integers(0, 10**5))] * 5),
                 fresh=st.booleans(),
                 partial=st.booleans(),
+                fetched_at=old_fetch,
             )
             | st.builds(
                 CachedStats,
@@ -232,9 +252,27 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 status=st.just("ok"),
                 counts=st.tuples(*[st.integers(0, MAX_COUNT)] * 5),
                 fresh=st.booleans(),
+                fetched_at=old_fetch,
             ),
             max_size=6,
             unique_by=lambda c: (c.platform, c.video_id),
+        )
+    )
+    # YouTube answers saved over that cache, some without likes or comments (hidden).
+    answers = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(YT_IDS),
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        k: st.integers(0, 10**5).map(str) | st.just("junk")
+                        for k in ("viewCount", "likeCount", "commentCount")
+                    },
+                ),
+            ),
+            max_size=3,
+            unique_by=lambda a: a[0],
         )
     )
     return {
@@ -242,6 +280,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "day": day,
         "completions": completions,
         "cache": cache,
+        "answers": answers,
         "prefer_live": draw(st.booleans()),
     }
 
@@ -274,6 +313,17 @@ async def test_scan_matches_the_reference(db: Db, scenario: dict[str, Any]) -> N
             "INSERT INTO dailystats_short_links (link, platform, video_id) VALUES ($1, $2, $3)",
             [(link, p, v) for link, (p, v) in SHORT_LINKS.items()],
         )
+    # The answers go through the YouTube reader and the cache's per-count merge.
+    ids = [video_id for video_id, _ in scenario["answers"]]
+    body = {"items": [{"id": v, "statistics": stats} for v, stats in scenario["answers"]]}
+    results, _ = interpret_youtube_reply(
+        ids, HttpReply(200, CIMultiDict(), json.dumps(body).encode())
+    )
+    await save_fetched(db, [(VideoRef("yt", v), results[v]) for v in ids])
+    cache = list(scenario["cache"])
+    for video_id, statistics in scenario["answers"]:
+        youtube_answer(cache, video_id, statistics)
+
     config = _config(scenario["zone"], scenario["prefer_live"])
     report = await scan_day(db, scenario["day"], config, trigger="test")
     assert report.status == "succeeded", report.error
@@ -283,7 +333,7 @@ async def test_scan_matches_the_reference(db: Db, scenario: dict[str, Any]) -> N
         scenario["day"],
         ZoneInfo(scenario["zone"]),
         SHORT_LINKS,
-        scenario["cache"],
+        cache,
         scenario["prefer_live"],
     )
     async with db.connection() as tx:

@@ -131,8 +131,10 @@ async def test_replay_to_the_tasks_new_url_signs_with_the_tasks_secret(db: Db) -
         assert request.path == "/fixed" and request.signature_ok and request.standard_ok
 
 
-async def test_the_same_url_from_another_source_is_a_new_delivery(db: Db) -> None:
-    async with WebhookReceiver() as rx:
+async def test_the_same_url_from_another_source_is_signed_as_the_task_names_it(db: Db) -> None:
+    """Revision 3: not a new delivery (the payload did not change), but the waiting one
+    reads URL and secret together at its attempt: the task's own, with its own secret."""
+    async with WebhookReceiver(secret=TASK_SECRET) as rx:
         cfg = _cfg(rx)
         task = await add_task(db, None, secret=None)
         await stats(db, task)
@@ -143,8 +145,13 @@ async def test_the_same_url_from_another_source_is_a_new_delivery(db: Db) -> Non
             rx.url("/default"),
             TASK_SECRET,
         )
-        assert await enqueue(db, cfg) == 1
-        assert [d["url_source"] for d in await deliveries(db)] == ["default", "task"]
+        assert await enqueue(db, cfg) == 0
+        assert await _deliver(db, cfg) == 0
+        [request] = rx.requests
+        assert request.signature_ok  # its own secret, never the default one
+        signature = request.headers["X-Webhook-Signature"]
+        assert not verify_x2c(DEFAULT_SECRET, request.body, signature)
+        assert [d["url_source"] for d in await deliveries(db)] == ["task"]
 
 
 async def test_migration_0010_labels_old_versions_safely_and_runs_again(db: Db) -> None:
