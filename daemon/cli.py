@@ -9,28 +9,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from daemon import __version__
 from daemon.rules.redact import one_line, redact_text, redact_value, register_settings
 from daemon.run.logs import configure_logging, requested_format, startup_error
 from daemon.scan.day import ScanReport
-from daemon.settings import Settings, SettingsError, load_settings
+from daemon.settings import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
 from daemon.store.db import Db, pool_for
 from daemon.store.migrations import MigrationError, apply_migrations, pending_migrations
+from daemon.store.privileges import PrivilegeError, check_daemon_privileges, privilege_problem
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class CommandError(Exception):
     """A command cannot do its job; the message is the one line the operator sees."""
+
+
+class UsageError(CommandError):
+    """The command was asked for something it must refuse (exit 2, as argparse's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +64,29 @@ def _uuid(value: str) -> str:
         raise argparse.ArgumentTypeError(f"not a delivery id: {value!r}") from None
 
 
+ENV_FILE_HELP = (
+    f"read settings from this file (systemd EnvironmentFile / .env syntax) instead of "
+    f"./.env; default ${ENV_FILE_VARIABLE}; the environment still wins"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dailystats", description="Daily task stats for X2C, delivered by signed webhook."
     )
+    parser.add_argument("--version", action="version", version=f"dailystats {__version__}")
+    parser.add_argument("--env-file", type=Path, metavar="PATH", help=ENV_FILE_HELP)
+    # The same option after the command (`dailystats status --env-file F`); SUPPRESS so
+    # an absent one does not undo one given before the command.
+    env_file = argparse.ArgumentParser(add_help=False)
+    env_file.add_argument(
+        "--env-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help=ENV_FILE_HELP
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, reports: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        parents = [] if name == "demo" else [env_file]  # the demo reads no settings
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=parents)
         if reports:
             sub.add_argument("--json", action="store_true", help="print a JSON report on stdout")
         return sub
@@ -71,11 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     command("run", "run the daemon: nightly scans, retries, SIGHUP rescans", reports=False)
     command("migrate", "apply pending migrations")
     scan = command("scan", "scan one day (default: yesterday in the stats time zone)")
-    scan.add_argument("--date", type=_date, help="the stats date, YYYY-MM-DD")
+    scan.add_argument("--date", type=_date, help="the stats date, YYYY-MM-DD, up to yesterday")
     scan.add_argument("--no-deliver", action="store_true", help="queue deliveries, send none")
     backfill = command("backfill", "scan each day of an inclusive range")
-    backfill.add_argument("--from", dest="first", type=_date, required=True)
-    backfill.add_argument("--to", dest="last", type=_date, required=True)
+    backfill.add_argument(
+        "--from", dest="first", type=_date, required=True, metavar="D1", help="the first day"
+    )
+    backfill.add_argument(
+        "--to", dest="last", type=_date, required=True, metavar="D2", help="the last day"
+    )
     backfill.add_argument("--no-deliver", action="store_true", help="queue deliveries, send none")
     deliver = command("deliver", "one pass of the retry loop: send the due deliveries")
     deliver.add_argument("--force", action="store_true", help="send every pending one, due or not")
@@ -88,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     stops = command("stops", "provider stops (YouTube quota, TikHub key, balance or budget)")
     stops.add_argument("action", nargs="?", choices=("list", "clear"), default="list")
     stops.add_argument("provider", nargs="?", choices=("youtube", "tikhub"))
-    command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
+    command(
+        "demo",
+        "the whole pipeline on a scratch database (the local PostgreSQL, else an embedded "
+        "one) with fake X2C and video APIs; needs no settings",
+    )
     # explain (issue 7): where a task's numbers on a day come from
     explain = command("explain", "each video of a task on a day and where its counts came from")
     task = explain.add_mutually_exclusive_group(required=True)
@@ -105,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         from daemon.demo.main import run_demo
 
         return run_demo(json_output=args.json)
+    env_file = settings_file(args)
     try:
-        settings = load_settings()
+        settings = load_settings(env_file)
     except SettingsError as exc:
         if args.command == "run":  # the daemon's first line, in its log format
-            print(startup_error(str(exc), requested_format()), file=sys.stderr)
+            print(startup_error(str(exc), requested_format(env_file)), file=sys.stderr)
         else:
             print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,7 +156,15 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     handler = HANDLERS[args.command]
     try:
+        check_dates(settings, args)
         outcome: Outcome = asyncio.run(_run(handler(settings, args)))
+    except (UsageError, PrivilegeError) as exc:
+        print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except asyncpg.InsufficientPrivilegeError as exc:  # one the check before did not foresee
+        problem = privilege_problem(exc, migrating=args.command == "migrate")
+        print(f"dailystats: {redact_text(problem)}", file=sys.stderr)
+        return EXIT_USAGE
     except (CommandError, MigrationError) as exc:
         print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
@@ -148,8 +188,34 @@ async def _run(command: Awaitable[Outcome]) -> Outcome:
     return await command
 
 
+def settings_file(args: argparse.Namespace) -> Path | None:
+    """The settings file a command reads: ``--env-file``, else $DAILYSTATS_ENV_FILE, else
+    none (``./.env`` if present). The unit sets the variable, so a one-shot command run
+    with the unit's environment reads the unit's file."""
+    given: Path | None = getattr(args, "env_file", None)
+    if given is None and os.environ.get(ENV_FILE_VARIABLE):
+        given = Path(os.environ[ENV_FILE_VARIABLE])
+    return given
+
+
+def check_dates(settings: Settings, args: argparse.Namespace) -> None:
+    """Refuse what no scan can give: a day not over yet, a reversed range."""
+    from daemon.rules.dates import yesterday
+
+    last = yesterday(settings.zone)
+    if args.command == "scan" and args.date and args.date > last:
+        raise UsageError(f"--date {args.date} is not over yet: the latest day to scan is {last}")
+    if args.command == "backfill":
+        if args.last < args.first:
+            raise UsageError(f"--to {args.last} is before --from {args.first}")
+        if args.last > last:
+            raise UsageError(f"--to {args.last} is not over yet: the latest day to scan is {last}")
+
+
 @asynccontextmanager
-async def open_db(settings: Settings, *, migrated: bool = True) -> AsyncIterator[Db]:
+async def open_db(
+    settings: Settings, *, migrated: bool = True, writes: bool = True
+) -> AsyncIterator[Db]:
     try:
         # Every command's waits are bounded as the daemon's are, but migrate's (see pool_for).
         pool = await pool_for(settings, bounded=migrated)
@@ -159,11 +225,13 @@ async def open_db(settings: Settings, *, migrated: bool = True) -> AsyncIterator
         if migrated:
             async with pool.acquire() as conn:
                 pending = await pending_migrations(conn, settings.migrations_dir)
-            if pending:
-                raise CommandError(
-                    f"the database lacks {len(pending)} migration(s) ({pending[0]} first): "
-                    "run `dailystats migrate`"
-                )
+                if pending:
+                    raise CommandError(
+                        f"the database lacks {len(pending)} migration(s) ({pending[0]} first): "
+                        "run `dailystats migrate`"
+                    )
+                if writes:  # a missing grant named before any work, not midway
+                    await check_daemon_privileges(conn)
         yield Db(pool)
     finally:
         await pool.close()
@@ -192,9 +260,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.rules.dates import days_between
     from daemon.run.pipeline import scan_and_deliver
 
-    days = days_between(args.first, args.last)
-    if not days:
-        raise CommandError("--to is before --from")
+    days = days_between(args.first, args.last)  # check_dates refused a reversed range
 
     def progress(done: int, report: ScanReport) -> None:
         print(

@@ -43,9 +43,15 @@ def health_app(db: Db, problem: Problem | None = None) -> web.Application:
 
 
 async def start_health_server(
-    db: Db, port: int, host: str = "0.0.0.0", problem: Problem | None = None
+    db: Db, port: int, host: str = "127.0.0.1", problem: Problem | None = None
 ) -> web.AppRunner:
+    """Serve on ``host:port`` (HEALTH_HOST, HEALTH_PORT); an OSError (a busy port, a host
+    that is not this machine's) leaves nothing running."""
     runner = web.AppRunner(health_app(db, problem), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner

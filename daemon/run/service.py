@@ -37,6 +37,7 @@ from daemon.scan.daylock import DayLockTimeout
 from daemon.settings import Settings
 from daemon.store.db import Db, pool_for
 from daemon.store.migrations import pending_migrations
+from daemon.store.privileges import PrivilegeError, check_daemon_privileges
 
 log = structlog.get_logger("daemon.run.service")
 
@@ -60,9 +61,14 @@ async def serve(settings: Settings) -> int:
     try:
         async with pool.acquire() as conn:
             pending = await pending_migrations(conn, settings.migrations_dir)
-        if pending:
-            log.error("service.not_migrated", pending=pending, hint="run `dailystats migrate`")
-            return 1
+            if pending:
+                log.error("service.not_migrated", pending=pending, hint="run `dailystats migrate`")
+                return 1
+            try:
+                await check_daemon_privileges(conn)
+            except PrivilegeError as exc:  # a setting of the database: exit 2, one line
+                log.error("service.missing_privilege", error=str(exc))
+                return 2
 
         # 2. signals and the requests they make
         stop = asyncio.Event()
@@ -76,7 +82,23 @@ async def serve(settings: Settings) -> int:
             signal.SIGHUP, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup")
         )
 
-        # 3. the nightly job, a coroutine on this loop (daemon.run.scheduler says why)
+        # 3. health and metrics first: a port that cannot be had ends the start at once
+        workers = Workers()
+        health = None
+        if settings.health_port:
+            try:
+                health = await start_health_server(
+                    db, settings.health_port, settings.health_host, problem=workers.problem
+                )
+            except OSError as exc:  # busy port, unknown host: a bad setting, not a crash
+                log.error(
+                    "service.health_unavailable",
+                    error="bad setting HEALTH_PORT/HEALTH_HOST: cannot listen on "
+                    f"{settings.health_host}:{settings.health_port}: {exc.strerror or exc}",
+                )
+                return 2
+
+        # 4. the nightly job, a coroutine on this loop (daemon.run.scheduler says why)
         nightly_dates = NightlyDates()
 
         async def nightly() -> None:
@@ -89,18 +111,14 @@ async def serve(settings: Settings) -> int:
         scheduler = nightly_scheduler(zone, settings.scan_cron, nightly)
         scheduler.start()
 
-        # 4. the workers, health and metrics
+        # 5. the workers
         try:
             await metrics.refresh_from_db(db)
         except Exception:  # the metrics are refreshed again after each scan and pass
             log.warning("service.metrics_refresh_failed", exc_info=True)
-        workers = Workers()
         workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now))
         workers.start("retry", retry_loop(db, settings, stop, deliver_now))
         metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
-        health = None
-        if settings.health_port:
-            health = await start_health_server(db, settings.health_port, problem=workers.problem)
         pinger = asyncio.create_task(watchdog(notifier, workers, stop))
         notifier.send("READY=1")
         log.info(
@@ -112,7 +130,7 @@ async def serve(settings: Settings) -> int:
             watchdog_seconds=notifier.watchdog_seconds,
         )
 
-        # 5. run until told to stop, then stop in steps
+        # 6. run until told to stop, then stop in steps
         await stop.wait()
         notifier.send("STOPPING=1")
         log.info("service.stopping")
