@@ -224,14 +224,14 @@ async def open_db(
     try:
         if migrated:
             async with pool.acquire() as conn:
+                if writes:  # a missing grant named before any work, not midway
+                    await check_daemon_privileges(conn)
                 pending = await pending_migrations(conn, settings.migrations_dir)
                 if pending:
                     raise CommandError(
                         f"the database lacks {len(pending)} migration(s) ({pending[0]} first): "
                         "run `dailystats migrate`"
                     )
-                if writes:  # a missing grant named before any work, not midway
-                    await check_daemon_privileges(conn)
         yield Db(pool)
     finally:
         await pool.close()
@@ -311,7 +311,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.fetch.report import provider_status
     from daemon.webhook.outbox import delivery_summary
 
-    async with open_db(settings) as db:
+    async with open_db(settings, writes=False) as db:
         runs: list[dict[str, Any]] = [dict(r) for r in await db.fetch("recent_runs", 10)]
         deliveries = await delivery_summary(db)
         providers = await provider_status(db, settings, runs)
@@ -355,7 +355,7 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.settle.explain import ExplainError, explain_day
 
     day = args.date or yesterday(settings.zone)
-    async with open_db(settings) as db:
+    async with open_db(settings, writes=False) as db:
         try:
             explanation = await explain_day(
                 db,

@@ -60,15 +60,15 @@ async def serve(settings: Settings) -> int:
     db = Db(pool)
     try:
         async with pool.acquire() as conn:
-            pending = await pending_migrations(conn, settings.migrations_dir)
-            if pending:
-                log.error("service.not_migrated", pending=pending, hint="run `dailystats migrate`")
-                return 1
             try:
                 await check_daemon_privileges(conn)
             except PrivilegeError as exc:  # a setting of the database: exit 2, one line
                 log.error("service.missing_privilege", error=str(exc))
                 return 2
+            pending = await pending_migrations(conn, settings.migrations_dir)
+            if pending:
+                log.error("service.not_migrated", pending=pending, hint="run `dailystats migrate`")
+                return 1
 
         # 2. signals and the requests they make
         stop = asyncio.Event()

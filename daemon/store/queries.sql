@@ -38,16 +38,20 @@ WITH own AS (
             ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']
         END) AS p
 )
-SELECT 'table ' || relation AS on_what, privilege
-FROM needed
-WHERE to_regclass(relation) IS NOT NULL
-  AND privilege <> 'USAGE'
-  AND NOT has_table_privilege(to_regclass(relation), privilege)
-UNION ALL
-SELECT 'sequence ' || relation, privilege
-FROM needed
-WHERE privilege = 'USAGE' AND NOT has_sequence_privilege(to_regclass(relation), 'USAGE')
-UNION ALL
-SELECT 'database ' || current_database(), 'TEMPORARY'
-WHERE NOT has_database_privilege(current_database(), 'TEMPORARY')
-ORDER BY 1, 2
+SELECT on_what, privilege FROM (
+    SELECT 'table ' || relation AS on_what, privilege
+    FROM needed
+    WHERE to_regclass(relation) IS NOT NULL
+      AND privilege <> 'USAGE'
+      AND NOT has_table_privilege(to_regclass(relation), privilege)
+    UNION ALL
+    SELECT 'sequence ' || relation, privilege
+    FROM needed
+    WHERE privilege = 'USAGE' AND NOT has_sequence_privilege(to_regclass(relation), 'USAGE')
+    UNION ALL
+    SELECT 'database ' || current_database(), 'TEMPORARY'
+    WHERE NOT has_database_privilege(current_database(), 'TEMPORARY')
+) AS missing
+-- Tables first: the bot's, then ours, reads before writes.
+ORDER BY on_what NOT LIKE 'table %', on_what NOT IN ('table users', 'table drama_tasks',
+    'table user_tasks'), on_what, privilege <> 'SELECT', privilege
