@@ -308,26 +308,11 @@ async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.fetch.report import provider_status
-    from daemon.webhook.outbox import delivery_summary
+    from daemon.run.status import status_report
 
     async with open_db(settings, writes=False) as db:
-        runs: list[dict[str, Any]] = [dict(r) for r in await db.fetch("recent_runs", 10)]
-        deliveries = await delivery_summary(db)
-        providers = await provider_status(db, settings, runs)
-    lines = ["recent scans:"]
-    for r in runs:
-        lines.append(
-            f"  #{r['id']} {r['stats_date']} {r['trigger']:<8} {r['status']:<11} "
-            f"tasks={r['task_count']} completions={r['completion_count']} "
-            f"missing={r['videos_missing']} stale={r['videos_stale']}"
-            f" queued={r['deliveries_queued']}" + (f" error={r['error']}" if r["error"] else "")
-        )
-    if not runs:
-        lines.append("  none yet")
-    lines.append("deliveries: " + json.dumps(deliveries, default=str, ensure_ascii=False))
-    lines += providers.pop("lines")
-    return Outcome("\n".join(lines), {"runs": runs, "deliveries": deliveries, **providers})
+        text, data = await status_report(db, settings)
+    return Outcome(text, data)
 
 
 # --- provider stops and TikHub spend (issue 7) ------------------------------------
@@ -353,6 +338,7 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.rules.dates import yesterday
     from daemon.scan.day import ScanConfig
     from daemon.settle.explain import ExplainError, explain_day
+    from daemon.settle.explain_text import render
 
     day = args.date or yesterday(settings.zone)
     async with open_db(settings, writes=False) as db:
@@ -366,7 +352,13 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
             )
         except ExplainError as exc:
             raise CommandError(str(exc)) from None
-    return Outcome(explanation.text(), explanation.as_dict())
+    return Outcome(render(explanation, keyless_platforms(settings)), explanation.as_dict())
+
+
+def keyless_platforms(settings: Settings) -> set[str]:
+    """The platforms whose provider is off for want of a key (explain says so)."""
+    off = set() if settings.youtube_api_key else {"yt"}
+    return off if settings.tikhub_api_key else off | {"tt", "dy"}
 
 
 HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]] = {

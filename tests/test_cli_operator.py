@@ -177,3 +177,44 @@ async def test_a_busy_health_port_ends_run_with_one_line_naming_the_setting(
     )
     assert "exception" not in errors[0] and not proc.logs.plain
     assert free_port() != port
+
+
+async def test_explain_reads_as_sentences_and_says_why_a_video_is_missing(db_url: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await insert_tasks(conn, [5], external_task_id=None, project_id=None)
+        await insert_completions(
+            conn,
+            [
+                Completion(
+                    1,
+                    5,
+                    7,
+                    "submitted",
+                    "YouTube",
+                    "https://youtu.be/dQw4w9WgXcQ",
+                    datetime(2024, 12, 9, 10),
+                    None,
+                )
+            ],
+        )
+    finally:
+        await conn.close()
+    done = run_cli("explain", "--task", "5", "--date", "2024-12-09", env={"DATABASE_URL": db_url})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("task 5 (no X2C task id) on 2024-12-09: 1 completion on 1 video.")
+    assert "None" not in out
+    assert "missing: no YOUTUBE_API_KEY is set, so its provider is off; counts 0." in out
+    # The legend names only the sources that appear.
+    assert "  missing     no stats at all" in out and "last_known" not in out
+
+
+async def test_status_shows_deliveries_as_a_sentence(db_url: str) -> None:
+    done = run_cli("status", env={"DATABASE_URL": db_url})
+    assert done.returncode == 0, done.stderr
+    assert (
+        "Deliveries: 0 pending (0 due now), 0 delivered, 0 dead, 0 superseded by a newer version."
+        in done.stdout.splitlines()
+    )
+    assert "{" not in done.stdout
