@@ -33,16 +33,20 @@ class Roles:
 
 
 @asynccontextmanager
-async def bot_database_with_roles(empty_db_url: str) -> AsyncIterator[Roles]:
+async def bot_database_with_roles(
+    empty_db_url: str, *, create_daemon: bool = True
+) -> AsyncIterator[Roles]:
     """``empty_db_url``'s database owned by a new owner role that created the bot's
-    tables, and a daemon role with no privileges yet (see :func:`grant_daemon`)."""
+    tables, and a daemon role with no privileges yet (see :func:`grant_daemon`; with
+    ``create_daemon=False`` only its name, for a test that creates it, and drops it after)."""
     tag = uuid.uuid4().hex[:10]
     owner, daemon = f"ds_owner_{tag}", f"ds_daemon_{tag}"
     database = urlsplit(empty_db_url).path.lstrip("/")
     admin = await asyncpg.connect(empty_db_url)
     try:
         await admin.execute(f'CREATE ROLE "{owner}" LOGIN')
-        await admin.execute(f'CREATE ROLE "{daemon}" LOGIN')
+        if create_daemon:
+            await admin.execute(f'CREATE ROLE "{daemon}" LOGIN')
         # The bot's owner owns its database (PostgreSQL 15+: and so the public schema's CREATE).
         await admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{owner}"')
         await admin.execute(f'ALTER SCHEMA public OWNER TO "{owner}"')
@@ -54,8 +58,10 @@ async def bot_database_with_roles(empty_db_url: str) -> AsyncIterator[Roles]:
             await conn.close()
         yield roles
     finally:
-        await admin.execute(f'REASSIGN OWNED BY "{owner}", "{daemon}" TO CURRENT_USER')
-        await admin.execute(f'DROP OWNED BY "{owner}", "{daemon}"')
+        for role in (owner, daemon):
+            if await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                await admin.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+                await admin.execute(f'DROP OWNED BY "{role}"')
         await admin.execute(f'ALTER DATABASE "{database}" OWNER TO CURRENT_USER')
         await admin.close()
         server = await asyncpg.connect(empty_db_url.rsplit("/", 1)[0] + "/postgres")
