@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,10 +23,10 @@ from daemon import __version__
 from daemon.rules.redact import one_line, redact_text, redact_value, register_settings
 from daemon.run.logs import configure_logging, requested_format, startup_error
 from daemon.scan.day import ScanReport
-from daemon.settings import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings
-from daemon.store.db import Db, pool_for
-from daemon.store.migrations import MigrationError, apply_migrations, pending_migrations
-from daemon.store.privileges import PrivilegeError, check_daemon_privileges, privilege_problem
+from daemon.settings import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings, settings_file
+from daemon.store.migrations import MigrationError, apply_migrations
+from daemon.store.opening import NotReady, open_db
+from daemon.store.privileges import PrivilegeError, privilege_problem
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,10 +62,7 @@ def _uuid(value: str) -> str:
         raise argparse.ArgumentTypeError(f"not a delivery id: {value!r}") from None
 
 
-ENV_FILE_HELP = (
-    f"read settings from this file (systemd EnvironmentFile / .env syntax) instead of "
-    f"./.env; default ${ENV_FILE_VARIABLE}; the environment still wins"
-)
+ENV_FILE_HELP = f"settings from this file, not ./.env (default ${ENV_FILE_VARIABLE})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         from daemon.demo.main import run_demo
 
         return run_demo(json_output=args.json)
-    env_file = settings_file(args)
+    env_file = settings_file(getattr(args, "env_file", None))
     try:
         settings = load_settings(env_file)
     except SettingsError as exc:
@@ -165,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = privilege_problem(exc, migrating=args.command == "migrate")
         print(f"dailystats: {redact_text(problem)}", file=sys.stderr)
         return EXIT_USAGE
-    except (CommandError, MigrationError) as exc:
+    except (CommandError, MigrationError, NotReady) as exc:
         print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -188,53 +183,18 @@ async def _run(command: Awaitable[Outcome]) -> Outcome:
     return await command
 
 
-def settings_file(args: argparse.Namespace) -> Path | None:
-    """The settings file a command reads: ``--env-file``, else $DAILYSTATS_ENV_FILE, else
-    none (``./.env`` if present). The unit sets the variable, so a one-shot command run
-    with the unit's environment reads the unit's file."""
-    given: Path | None = getattr(args, "env_file", None)
-    if given is None and os.environ.get(ENV_FILE_VARIABLE):
-        given = Path(os.environ[ENV_FILE_VARIABLE])
-    return given
-
-
 def check_dates(settings: Settings, args: argparse.Namespace) -> None:
     """Refuse what no scan can give: a day not over yet, a reversed range."""
-    from daemon.rules.dates import yesterday
+    from daemon.rules.dates import unscannable
 
-    last = yesterday(settings.zone)
-    if args.command == "scan" and args.date and args.date > last:
-        raise UsageError(f"--date {args.date} is not over yet: the latest day to scan is {last}")
-    if args.command == "backfill":
-        if args.last < args.first:
-            raise UsageError(f"--to {args.last} is before --from {args.first}")
-        if args.last > last:
-            raise UsageError(f"--to {args.last} is not over yet: the latest day to scan is {last}")
-
-
-@asynccontextmanager
-async def open_db(
-    settings: Settings, *, migrated: bool = True, writes: bool = True
-) -> AsyncIterator[Db]:
-    try:
-        # Every command's waits are bounded as the daemon's are, but migrate's (see pool_for).
-        pool = await pool_for(settings, bounded=migrated)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise CommandError(f"cannot connect to DATABASE_URL: {one_line(exc)}") from None
-    try:
-        if migrated:
-            async with pool.acquire() as conn:
-                if writes:  # a missing grant named before any work, not midway
-                    await check_daemon_privileges(conn)
-                pending = await pending_migrations(conn, settings.migrations_dir)
-                if pending:
-                    raise CommandError(
-                        f"the database lacks {len(pending)} migration(s) ({pending[0]} first): "
-                        "run `dailystats migrate`"
-                    )
-        yield Db(pool)
-    finally:
-        await pool.close()
+    if args.command == "scan" and args.date:
+        problem = unscannable(args.date, args.date, settings.zone)
+    elif args.command == "backfill":
+        problem = unscannable(args.first, args.last, settings.zone)
+    else:
+        problem = None
+    if problem:
+        raise UsageError(problem)
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> Outcome:
@@ -338,7 +298,7 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.rules.dates import yesterday
     from daemon.scan.day import ScanConfig
     from daemon.settle.explain import ExplainError, explain_day
-    from daemon.settle.explain_text import render
+    from daemon.settle.explain_text import keyless_platforms, render
 
     day = args.date or yesterday(settings.zone)
     async with open_db(settings, writes=False) as db:
@@ -353,12 +313,6 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
         except ExplainError as exc:
             raise CommandError(str(exc)) from None
     return Outcome(render(explanation, keyless_platforms(settings)), explanation.as_dict())
-
-
-def keyless_platforms(settings: Settings) -> set[str]:
-    """The platforms whose provider is off for want of a key (explain says so)."""
-    off = set() if settings.youtube_api_key else {"yt"}
-    return off if settings.tikhub_api_key else off | {"tt", "dy"}
 
 
 HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]] = {

@@ -11,6 +11,7 @@ command with one line naming the variable (:class:`SettingsError`), never a trac
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -188,6 +189,14 @@ def _unquoted(value: object) -> object:
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
     return value
+
+
+def settings_file(given: Path | None) -> Path | None:
+    """The settings file a command reads: the one given (``--env-file``), else
+    $DAILYSTATS_ENV_FILE (the unit sets it), else none (``./.env`` if present)."""
+    if given is None and os.environ.get(ENV_FILE_VARIABLE):
+        return Path(os.environ[ENV_FILE_VARIABLE])
+    return given
 
 
 def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:

@@ -115,7 +115,9 @@ def test_a_reversed_backfill_range_is_a_usage_error(db_url: str) -> None:
         "backfill", "--from", "2024-12-03", "--to", "2024-12-01", env={"DATABASE_URL": db_url}
     )
     assert done.returncode == 2
-    assert done.stderr.splitlines() == ["dailystats: --to 2024-12-01 is before --from 2024-12-03"]
+    assert done.stderr.splitlines() == [
+        "dailystats: the range ends (2024-12-01) before it starts (2024-12-03)"
+    ]
 
 
 def test_help_says_what_each_option_is() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from daemon.settings import Settings
 from daemon.settle.explain import (
     PLATFORM_COUNTS,
     SOURCES,
@@ -35,6 +36,12 @@ def task_name(task: dict[str, Any]) -> str:
     if project is not None:
         parts.append(f"project {project}")
     return f"task {task['task_id']} ({', '.join(parts)})"
+
+
+def keyless_platforms(settings: Settings) -> set[str]:
+    """The platforms whose provider is off for want of a key."""
+    off = set() if settings.youtube_api_key else {"yt"}
+    return off if settings.tikhub_api_key else off | {"tt", "dy"}
 
 
 def missing_reason(video: ExplainedVideo, keyless: Collection[str]) -> str:
