@@ -9,11 +9,15 @@ ARG BASE_IMAGE=python:3.11-slim
 # the migrations (setup.py), so the daemon is installed normally, not editable.
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# The version `dailystats --version` reports. The context has no git metadata, so pass
+# it (`--build-arg VERSION=1.4.0`); without it the wheel says 0.0.0.
+ARG VERSION=
 WORKDIR /src
 COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY daemon daemon
 COPY migrations migrations
-RUN python -m pip wheel --no-deps --wheel-dir /wheels .
+RUN if [ -n "$VERSION" ]; then export SETUPTOOLS_SCM_PRETEND_VERSION_FOR_DAILYSTATS="$VERSION"; fi \
+    && python -m pip wheel --no-deps --wheel-dir /wheels .
 
 # Stage 2: the runtime. Everything under /opt/dailystats is root's; the daemon runs as
 # an unprivileged user that can read it and write nothing of it.
@@ -24,6 +28,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/opt/dailystats/venv/bin:$PATH \
     LOG_FORMAT=json \
+    HEALTH_HOST=0.0.0.0 \
     HEALTH_PORT=8080
 
 RUN python -m venv /opt/dailystats/venv \

@@ -16,6 +16,9 @@ HERE = Path(__file__).resolve().parent
 
 class BuildPyWithMigrations(build_py):
     def run(self) -> None:
+        # A fresh package each build: pip reuses a source tree's build/, and a module
+        # removed upstream would otherwise ride along into the new wheel (issue 17).
+        shutil.rmtree(Path(self.build_lib) / "daemon", ignore_errors=True)
         super().run()
         target = Path(self.build_lib) / "daemon" / "migrations_sql"
         # A fresh copy each build: a renamed or removed migration must not linger in build/.

@@ -8,4 +8,10 @@ package is one capability; imports point only down this order (lowest first):
 ``tests/deploy/test_layers.py`` holds the code to it.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # Set at build time from git by setuptools-scm (an editable install: at install time).
+    __version__ = version("dailystats")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0.0.0"

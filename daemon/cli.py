@@ -11,26 +11,32 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from daemon import __version__
 from daemon.rules.redact import one_line, redact_text, redact_value, register_settings
 from daemon.run.logs import configure_logging, requested_format, startup_error
 from daemon.scan.day import ScanReport
-from daemon.settings import Settings, SettingsError, load_settings
-from daemon.store.db import Db, pool_for
-from daemon.store.migrations import MigrationError, apply_migrations, pending_migrations
+from daemon.settings import ENV_FILE_VARIABLE, Settings, SettingsError, load_settings, settings_file
+from daemon.store.migrations import MigrationError, apply_migrations
+from daemon.store.opening import NotReady, open_db
+from daemon.store.privileges import PrivilegeError, privilege_problem
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class CommandError(Exception):
     """A command cannot do its job; the message is the one line the operator sees."""
+
+
+class UsageError(CommandError):
+    """The command was asked for something it must refuse (exit 2, as argparse's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +62,26 @@ def _uuid(value: str) -> str:
         raise argparse.ArgumentTypeError(f"not a delivery id: {value!r}") from None
 
 
+ENV_FILE_HELP = f"settings from this file, not ./.env (default ${ENV_FILE_VARIABLE})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dailystats", description="Daily task stats for X2C, delivered by signed webhook."
     )
+    parser.add_argument("--version", action="version", version=f"dailystats {__version__}")
+    parser.add_argument("--env-file", type=Path, metavar="PATH", help=ENV_FILE_HELP)
+    # The same option after the command (`dailystats status --env-file F`); SUPPRESS so
+    # an absent one does not undo one given before the command.
+    env_file = argparse.ArgumentParser(add_help=False)
+    env_file.add_argument(
+        "--env-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help=ENV_FILE_HELP
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, reports: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        parents = [] if name == "demo" else [env_file]  # the demo reads no settings
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=parents)
         if reports:
             sub.add_argument("--json", action="store_true", help="print a JSON report on stdout")
         return sub
@@ -71,11 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     command("run", "run the daemon: nightly scans, retries, SIGHUP rescans", reports=False)
     command("migrate", "apply pending migrations")
     scan = command("scan", "scan one day (default: yesterday in the stats time zone)")
-    scan.add_argument("--date", type=_date, help="the stats date, YYYY-MM-DD")
+    scan.add_argument("--date", type=_date, help="the stats date, YYYY-MM-DD, up to yesterday")
     scan.add_argument("--no-deliver", action="store_true", help="queue deliveries, send none")
     backfill = command("backfill", "scan each day of an inclusive range")
-    backfill.add_argument("--from", dest="first", type=_date, required=True)
-    backfill.add_argument("--to", dest="last", type=_date, required=True)
+    backfill.add_argument(
+        "--from", dest="first", type=_date, required=True, metavar="D1", help="the first day"
+    )
+    backfill.add_argument(
+        "--to", dest="last", type=_date, required=True, metavar="D2", help="the last day"
+    )
     backfill.add_argument("--no-deliver", action="store_true", help="queue deliveries, send none")
     deliver = command("deliver", "one pass of the retry loop: send the due deliveries")
     deliver.add_argument("--force", action="store_true", help="send every pending one, due or not")
@@ -91,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     stops = command("stops", "provider stops (YouTube quota, TikHub key, balance or budget)")
     stops.add_argument("action", nargs="?", choices=("list", "clear"), default="list")
     stops.add_argument("provider", nargs="?", choices=("youtube", "tikhub"))
-    command("demo", "the whole pipeline on an embedded PostgreSQL with fake X2C and video APIs")
+    command(
+        "demo",
+        "the whole pipeline on a scratch database (the local PostgreSQL, else an embedded "
+        "one) with fake X2C and video APIs; needs no settings",
+    )
     # explain (issue 7): where a task's numbers on a day come from
     explain = command("explain", "each video of a task on a day and where its counts came from")
     task = explain.add_mutually_exclusive_group(required=True)
@@ -108,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         from daemon.demo.main import run_demo
 
         return run_demo(json_output=args.json)
+    env_file = settings_file(getattr(args, "env_file", None))
     try:
-        settings = load_settings()
+        settings = load_settings(env_file)
     except SettingsError as exc:
         if args.command == "run":  # the daemon's first line, in its log format
-            print(startup_error(str(exc), requested_format()), file=sys.stderr)
+            print(startup_error(str(exc), requested_format(env_file)), file=sys.stderr)
         else:
             print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
@@ -127,8 +154,16 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     handler = HANDLERS[args.command]
     try:
+        check_dates(settings, args)
         outcome: Outcome = asyncio.run(_run(handler(settings, args)))
-    except (CommandError, MigrationError) as exc:
+    except (UsageError, PrivilegeError) as exc:
+        print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except asyncpg.InsufficientPrivilegeError as exc:  # one the check before did not foresee
+        problem = privilege_problem(exc, migrating=args.command == "migrate")
+        print(f"dailystats: {redact_text(problem)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CommandError, MigrationError, NotReady) as exc:
         print(f"dailystats: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -151,25 +186,18 @@ async def _run(command: Awaitable[Outcome]) -> Outcome:
     return await command
 
 
-@asynccontextmanager
-async def open_db(settings: Settings, *, migrated: bool = True) -> AsyncIterator[Db]:
-    try:
-        # Every command's waits are bounded as the daemon's are, but migrate's (see pool_for).
-        pool = await pool_for(settings, bounded=migrated)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise CommandError(f"cannot connect to DATABASE_URL: {one_line(exc)}") from None
-    try:
-        if migrated:
-            async with pool.acquire() as conn:
-                pending = await pending_migrations(conn, settings.migrations_dir)
-            if pending:
-                raise CommandError(
-                    f"the database lacks {len(pending)} migration(s) ({pending[0]} first): "
-                    "run `dailystats migrate`"
-                )
-        yield Db(pool)
-    finally:
-        await pool.close()
+def check_dates(settings: Settings, args: argparse.Namespace) -> None:
+    """Refuse what no scan can give: a day not over yet, a reversed range."""
+    from daemon.rules.dates import unscannable
+
+    if args.command == "scan" and args.date:
+        problem = unscannable(args.date, args.date, settings.zone)
+    elif args.command == "backfill":
+        problem = unscannable(args.first, args.last, settings.zone)
+    else:
+        problem = None
+    if problem:
+        raise UsageError(problem)
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> Outcome:
@@ -195,9 +223,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.rules.dates import days_between
     from daemon.run.pipeline import scan_and_deliver
 
-    days = days_between(args.first, args.last)
-    if not days:
-        raise CommandError("--to is before --from")
+    days = days_between(args.first, args.last)  # check_dates refused a reversed range
 
     def progress(done: int, report: ScanReport) -> None:
         print(
@@ -253,26 +279,11 @@ async def cmd_resend(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.fetch.report import provider_status
-    from daemon.webhook.outbox import delivery_summary
+    from daemon.run.status import status_report
 
-    async with open_db(settings) as db:
-        runs: list[dict[str, Any]] = [dict(r) for r in await db.fetch("recent_runs", 10)]
-        deliveries = await delivery_summary(db)
-        providers = await provider_status(db, settings, runs)
-    lines = ["recent scans:"]
-    for r in runs:
-        lines.append(
-            f"  #{r['id']} {r['stats_date']} {r['trigger']:<8} {r['status']:<11} "
-            f"tasks={r['task_count']} completions={r['completion_count']} "
-            f"missing={r['videos_missing']} stale={r['videos_stale']}"
-            f" queued={r['deliveries_queued']}" + (f" error={r['error']}" if r["error"] else "")
-        )
-    if not runs:
-        lines.append("  none yet")
-    lines.append("deliveries: " + json.dumps(deliveries, default=str, ensure_ascii=False))
-    lines += providers.pop("lines")
-    return Outcome("\n".join(lines), {"runs": runs, "deliveries": deliveries, **providers})
+    async with open_db(settings, writes=False) as db:
+        text, data = await status_report(db, settings)
+    return Outcome(text, data)
 
 
 # --- provider stops and TikHub spend (issue 7) ------------------------------------
@@ -298,9 +309,10 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
     from daemon.rules.dates import yesterday
     from daemon.scan.day import ScanConfig
     from daemon.settle.explain import ExplainError, explain_day
+    from daemon.settle.explain_text import keyless_platforms, render
 
     day = args.date or yesterday(settings.zone)
-    async with open_db(settings) as db:
+    async with open_db(settings, writes=False) as db:
         try:
             explanation = await explain_day(
                 db,
@@ -311,7 +323,7 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
             )
         except ExplainError as exc:
             raise CommandError(str(exc)) from None
-    return Outcome(explanation.text(), explanation.as_dict())
+    return Outcome(render(explanation, keyless_platforms(settings)), explanation.as_dict())
 
 
 HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[Outcome]]] = {

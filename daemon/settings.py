@@ -1,4 +1,9 @@
-"""Settings from the environment and an optional ``.env``, validated once at the edge.
+"""Settings from the environment and a settings file, validated once at the edge.
+
+The class below is the one list of settings: ``.env.example`` and the README's settings
+tables are held to it (tests/deploy/test_settings_docs.py). The file is ``./.env``, or
+the one named by ``--env-file`` / ``DAILYSTATS_ENV_FILE`` (the unit's file, so one-shot
+commands see what the daemon sees); the environment wins over the file.
 
 Commands call :func:`load_settings` and pass plain values inward; a bad value ends the
 command with one line naming the variable (:class:`SettingsError`), never a traceback.
@@ -6,15 +11,25 @@ command with one line naming the variable (:class:`SettingsError`), never a trac
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_COMPLETED_STATUSES = ("submitted", "approved", "completed", "verified")
+# The settings file the unit uses, for one-shot commands (``--env-file`` says the same).
+ENV_FILE_VARIABLE = "DAILYSTATS_ENV_FILE"
 
 
 class SettingsError(Exception):
@@ -86,6 +101,9 @@ class Settings(BaseSettings):
     # section 7: a day stays open for the bot's late changes until settled); 0 = off.
     settle_days: int = Field(3, ge=0, le=366)
     health_port: int = Field(8080, ge=0, le=65535)
+    # Loopback by default: /metrics tells anyone who can reach it about the business.
+    # The image and compose set 0.0.0.0 (a container's port is published explicitly).
+    health_host: str = Field("127.0.0.1", min_length=1)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     migrations_dir: Path | None = None
@@ -108,6 +126,15 @@ class Settings(BaseSettings):
     # Scan runs, cached stats, short links and replaced deliveries older than this are
     # pruned by the daemon (0 keeps everything).
     retention_days: int = Field(400, ge=0, le=36500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unquote(cls, values: object) -> object:
+        # `KEY="a b"`: systemd, dotenv and a shell drop the quotes, `docker run --env-file`
+        # keeps them; read the value the same whichever passed it on.
+        if isinstance(values, dict):
+            return {key: _unquoted(value) for key, value in values.items()}
+        return values
 
     @field_validator("database_url")
     @classmethod
@@ -183,7 +210,30 @@ class Settings(BaseSettings):
         return ZoneInfo(self.stats_timezone)
 
 
-def load_settings(**overrides: object) -> Settings:
+def _unquoted(value: object) -> object:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def settings_file(given: Path | None) -> Path | None:
+    """The settings file a command reads: the one given (``--env-file``), else
+    $DAILYSTATS_ENV_FILE (the unit sets it), else none (``./.env`` if present)."""
+    if given is None and os.environ.get(ENV_FILE_VARIABLE):
+        return Path(os.environ[ENV_FILE_VARIABLE])
+    return given
+
+
+def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+    """The settings from the environment and ``env_file`` (default: ``./.env`` if there
+    is one). A named file that cannot be read is a bad setting too."""
+    if env_file is not None:
+        try:
+            env_file.read_bytes()
+        except OSError as exc:
+            problem = exc.strerror or type(exc).__name__
+            raise SettingsError(f"cannot read the settings file {env_file}: {problem}") from None
+        overrides["_env_file"] = env_file
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

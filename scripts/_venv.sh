@@ -13,5 +13,13 @@ pick_python() {
 if [ ! -x .venv/bin/python ]; then
   "$(pick_python)" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# Install only when what the install depends on changed (the editable install itself
+# follows the code): a stamp of pyproject.toml and setup.py in .venv. DAILYSTATS_REINSTALL=1
+# forces it (e.g. to refresh `dailystats --version` after new commits).
+stamp=$(cat pyproject.toml setup.py | cksum)
+if [ "${DAILYSTATS_REINSTALL:-}" = 1 ] || [ ! -f .venv/.dailystats-installed ] ||
+   [ "$(cat .venv/.dailystats-installed)" != "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  echo "$stamp" > .venv/.dailystats-installed
+fi

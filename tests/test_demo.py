@@ -28,3 +28,27 @@ def test_demo_runs_the_whole_pipeline_without_settings() -> None:
     assert by_task[1]["yt_view_count"] == 15230 + 2210  # one video counted once
     assert by_task[3]["webhook_sent"] is False  # no callback URL: saved, not sent
     assert report["second_scan"]["deliveries_queued"] == 0
+
+
+def test_the_demo_screen_adds_up_and_says_why() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "WEBHOOK_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    (first,) = [line for line in lines if line.startswith("First scan:")]
+    total = int(first.split(" videos: ")[0].rsplit(" ", 1)[1])
+    parts = first.split(" videos: ")[1].split(" (")[0].rstrip(".").split(", ")
+    assert sum(int(p.split()[0]) for p in parts) == total  # every video named by its source
+    assert "from the bot's saved details" in first
+    assert "API calls: YouTube 1," in result.stdout and "{'" not in result.stdout
+    (task3,) = [line for line in lines if line.startswith("  3  ")]
+    assert task3.endswith("no: no callback URL (and no WEBHOOK_DEFAULT_URL)")
+    (task1,) = [line for line in lines if line.startswith("  1  ")]
+    assert task1.split()[:2] == ["1", "42"]  # our task 1 is X2C's task_id 42

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Any
@@ -23,11 +24,13 @@ import asyncpg
 
 from daemon.demo.fake_providers import FakeProviders
 from daemon.demo.fake_receiver import WebhookReceiver
+from daemon.demo.render import describe
 from daemon.fetch import FetchCounters, VideoStats
 from daemon.fetch.stops import DbProviderGate
 from daemon.run.logs import configure_logging
 from daemon.run.pipeline import outbox_writer
 from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
+from daemon.settle.explain import explain_day
 from daemon.store.db import Db, create_pool
 from daemon.store.embedded import embedded_server, find_local_server, with_database
 from daemon.store.migrations import apply_migrations
@@ -51,7 +54,7 @@ def run_demo(json_output: bool = False) -> int:
     if json_output:
         print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     else:
-        print(_describe(result))
+        print(describe(result))
     return 0 if result["ok"] else 1
 
 
@@ -93,6 +96,7 @@ async def _run_on(url: str) -> dict[str, Any]:
         delivery = DeliveryConfig(allow_private=True, timeout_seconds=5)
         try:
             first, sent = await _scan_and_send(db, providers, api, day, scan_config, delivery)
+            sources = await _videos_by_source(db, scan_config, day)
             again, resent = await _scan_and_send(db, providers, api, day, scan_config, delivery)
             rows = [
                 dict(r)
@@ -100,6 +104,15 @@ async def _run_on(url: str) -> dict[str, Any]:
                     "SELECT * FROM task_daily_stats WHERE stats_date = $1 ORDER BY task_id", day
                 )
             ]
+            tasks = {
+                r["task_id"]: {
+                    "x2c_task_id": r["external_task_id"],
+                    "callback_url": r["callback_url"] is not None,
+                }
+                for r in await db.pool.fetch(
+                    "SELECT task_id, external_task_id, callback_url FROM drama_tasks"
+                )
+            }
         finally:
             await pool.close()
         webhooks = [
@@ -124,13 +137,25 @@ async def _run_on(url: str) -> dict[str, Any]:
         "stats_date": day.isoformat(),
         "migrations": migrations,
         "first_scan": first.as_dict(),
+        "first_scan_videos_by_source": sources,
         "first_delivery": sent.as_dict(),
         "second_scan": again.as_dict(),
         "second_delivery": resent.as_dict(),
         "api_calls": {"youtube": len(providers.requests_to("youtube")), **providers.tikhub_calls()},
         "task_daily_stats": rows,
+        "tasks": tasks,
         "webhooks": webhooks,
     }
+
+
+async def _videos_by_source(db: Db, config: ScanConfig, day: date) -> dict[str, int]:
+    """The scan's videos (one per task and video, as its video count) by the source of
+    their counts, told by explain: the demo's screen adds up."""
+    by_source: Counter[str] = Counter()
+    for task_id in await db.pool.fetch("SELECT task_id FROM drama_tasks ORDER BY task_id"):
+        explained = await explain_day(db, config, day, task_id=task_id["task_id"])
+        by_source.update(v.source for v in explained.videos)
+    return dict(sorted(by_source.items()))
 
 
 async def _scan_and_send(
@@ -210,45 +235,3 @@ async def _sample_data(conn: asyncpg.Connection, day: date, callback: str) -> No
         " submitted_at, verification_details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
         [(u, t, s, p, link, start + timedelta(minutes=m), d) for u, t, s, p, link, m, d in rows],
     )
-
-
-def _describe(result: dict[str, Any]) -> str:
-    first, again = result["first_scan"], result["second_scan"]
-    lines = [
-        f"dailystats demo: stats date {result['stats_date']}",
-        f"  migrations applied: {len(result['migrations'])}",
-        f"  first scan: {first['task_count']} tasks, {first['completion_count']} completions,"
-        f" {first['video_count']} videos ({first['videos_fetched']} fetched,"
-        f" {first['videos_gone']} deleted, {first['videos_missing']} without stats),"
-        f" {first['short_links_resolved']} short link resolved,"
-        f" {first['deliveries_queued']} deliveries queued",
-        f"  API calls: {result['api_calls']}",
-        "  TikHub spend (calls answered 200): "
-        + (
-            ", ".join(f"{e} {v['calls']} ${v['usd']:.3f}" for e, v in first["tikhub_spend"].items())
-            or "none"
-        ),
-        f"  webhooks delivered: {result['first_delivery']['delivered']}",
-    ]
-    for hook in result["webhooks"]:
-        ok = "signature ok" if hook["signature_ok"] and hook["standard_webhooks_ok"] else "BAD"
-        lines.append(
-            f"    {hook['delivery_id']} ({ok}): {json.dumps(hook['body'], ensure_ascii=False)}"
-        )
-    lines.append("  task_daily_stats:")
-    for row in result["task_daily_stats"]:
-        lines.append(
-            f"    task {row['task_id']}: accounts {row['total_account_count']},"
-            f" completions {row['total_completion_count']},"
-            f" yt {row['yt_account_count']}/{row['yt_view_count']} views,"
-            f" tt {row['tt_account_count']}/{row['tt_view_count']} views,"
-            f" dy {row['dy_account_count']}/{row['dy_view_count']} views,"
-            f" webhook_sent={row['webhook_sent']}"
-        )
-    lines.append(
-        f"  second scan of the same day: {again['rows_changed']} rows changed,"
-        f" {again['deliveries_queued']} deliveries queued,"
-        f" {result['second_delivery']['attempted']} sent"
-    )
-    lines.append("  result: " + ("OK" if result["ok"] else "FAILED"))
-    return "\n".join(lines)

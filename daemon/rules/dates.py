@@ -26,6 +26,18 @@ def yesterday(zone: ZoneInfo, now: datetime | None = None) -> date:
     return now.astimezone(zone).date() - timedelta(days=1)
 
 
+def unscannable(first: date, last: date, zone: ZoneInfo, now: datetime | None = None) -> str | None:
+    """Why the days ``first``..``last`` cannot be scanned (None when they can): a range
+    that ends before it starts, or a day not over yet (a scan of it would be recorded
+    as a success for a day still filling up)."""
+    if last < first:
+        return f"the range ends ({last}) before it starts ({first})"
+    latest = yesterday(zone, now)
+    if last > latest:
+        return f"{last} is not over yet: the latest day to scan is {latest}"
+    return None
+
+
 def days_between(first: date, last: date) -> list[date]:
     """Every date from ``first`` to ``last`` inclusive (empty when ``last`` is earlier)."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]

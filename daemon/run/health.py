@@ -59,11 +59,17 @@ def health_app(
 async def start_health_server(
     db: Db,
     port: int,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     problem: Problem | None = None,
     refresh: Refresh | None = None,
 ) -> web.AppRunner:
+    """Serve on ``host:port`` (HEALTH_HOST, HEALTH_PORT); an OSError (a busy port, a host
+    that is not this machine's) leaves nothing running."""
     runner = web.AppRunner(health_app(db, problem, refresh), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner

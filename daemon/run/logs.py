@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
@@ -27,6 +28,7 @@ import structlog
 from daemon.rules.redact import redact_event, redact_text
 
 LogFormat = Literal["json", "console"]
+LIBRARY_LOGGERS = ("apscheduler", "aiohttp", "asyncpg")
 
 
 def choose_format(log_format: str | None, stream: IO[str] | None = None) -> LogFormat:
@@ -86,6 +88,11 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # The libraries' INFO lines ("Adding job tentatively", pool chatter) are noise in an
+    # operator's log: their warnings and errors only, all of it with LOG_LEVEL=DEBUG.
+    libraries = logging.NOTSET if level == "DEBUG" else logging.WARNING
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(libraries)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
@@ -110,7 +117,7 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     )
 
 
-def requested_format() -> str | None:
+def requested_format(env_file: Path | None = None) -> str | None:
     """LOG_FORMAT as given (environment or ``.env``, like every setting), read on its own:
     for reporting a bad setting before the settings as a whole are valid."""
     from pydantic_settings import BaseSettings
@@ -122,7 +129,8 @@ def requested_format() -> str | None:
         log_format: str | None = None
 
     try:
-        value = LogFormatOnly().log_format
+        only = LogFormatOnly(_env_file=env_file) if env_file else LogFormatOnly()  # type: ignore[call-arg]
+        value = only.log_format
     except Exception:  # an unreadable .env: the choice falls back to the terminal test
         return None
     return value.strip().lower() if value else None

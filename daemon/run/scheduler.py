@@ -58,13 +58,20 @@ def nightly_due_through(trigger: CronTrigger, now: datetime, zone: ZoneInfo) -> 
 
 
 def nightly_scheduler(
-    zone: ZoneInfo, cron: str, job: Callable[[], Awaitable[None]]
+    zone: ZoneInfo,
+    cron: str,
+    job: Callable[[], Awaitable[None]],
+    trigger: CronTrigger | None = None,
 ) -> AsyncIOScheduler:
+    """The nightly job on ``cron`` in ``zone``; ``trigger`` replaces the crontab (the
+    tests fire it every second rather than wait for a wall-clock minute)."""
     scheduler = AsyncIOScheduler(timezone=zone)
     scheduler.add_job(
         job,
-        CronTrigger.from_crontab(cron, timezone=zone),
+        trigger or CronTrigger.from_crontab(cron, timezone=zone),
         id=NIGHTLY_JOB,
+        # APScheduler's own lines name the job by this, not by the coroutine's qualname.
+        name=f"nightly scan of yesterday ({cron})",
         coalesce=True,
         misfire_grace_time=3600,
         max_instances=1,

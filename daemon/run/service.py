@@ -41,6 +41,7 @@ from daemon.scan.daylock import DayLockTimeout
 from daemon.settings import Settings
 from daemon.store.db import Db, pool_for
 from daemon.store.migrations import pending_migrations
+from daemon.store.privileges import PrivilegeError, check_daemon_privileges
 
 log = structlog.get_logger("daemon.run.service")
 
@@ -65,10 +66,15 @@ async def serve(settings: Settings) -> int:
     db = Db(pool)
     try:
         async with pool.acquire() as conn:
+            try:
+                await check_daemon_privileges(conn)
+            except PrivilegeError as exc:  # a setting of the database: exit 2, one line
+                log.error("service.missing_privilege", error=str(exc))
+                return 2
             pending = await pending_migrations(conn, settings.migrations_dir)
-        if pending:
-            log.error("service.not_migrated", pending=pending, hint="run `dailystats migrate`")
-            return 1
+            if pending:
+                log.error("service.not_migrated", pending=pending, hint="run `dailystats migrate`")
+                return 1
 
         # 2. signals and the requests they make
         stop = asyncio.Event()
@@ -80,7 +86,28 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(signal.SIGINT, stop.set)
         HANGUPS.serve(loop, lambda: _log_and_ask(queue, [yesterday(zone)], "sighup"))
 
-        # 3. the nightly job, a coroutine on this loop (daemon.run.scheduler says why)
+        # 3. health and metrics first: a port that cannot be had ends the start at once
+        workers = Workers()
+        gauges = DbGauges(settings)
+        health = None
+        if settings.health_port:
+            try:
+                health = await start_health_server(
+                    db,
+                    settings.health_port,
+                    settings.health_host,
+                    problem=workers.problem,
+                    refresh=lambda: gauges.refresh(db),
+                )
+            except OSError as exc:  # busy port, unknown host: a bad setting, not a crash
+                log.error(
+                    "service.health_unavailable",
+                    error="bad setting HEALTH_PORT/HEALTH_HOST: cannot listen on "
+                    f"{settings.health_host}:{settings.health_port}: {exc.strerror or exc}",
+                )
+                return 2
+
+        # 4. the nightly job, a coroutine on this loop (daemon.run.scheduler says why)
         nightly_dates = NightlyDates()
 
         async def nightly() -> None:
@@ -97,21 +124,11 @@ async def serve(settings: Settings) -> int:
         scheduler = nightly_scheduler(zone, settings.scan_cron, nightly)
         scheduler.start()
 
-        # 4. the workers, health and metrics
-        gauges = DbGauges(settings)
+        # 5. the workers
         await _refresh_metrics(db, gauges)
-        workers = Workers()
         workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now, gauges))
         workers.start("retry", retry_loop(db, settings, stop, deliver_now, gauges))
         metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
-        health = None
-        if settings.health_port:
-            health = await start_health_server(
-                db,
-                settings.health_port,
-                problem=workers.problem,
-                refresh=lambda: gauges.refresh(db),
-            )
         pinger = asyncio.create_task(watchdog(notifier, workers, stop))
         notifier.send("READY=1")
         log.info(
@@ -123,7 +140,7 @@ async def serve(settings: Settings) -> int:
             watchdog_seconds=notifier.watchdog_seconds,
         )
 
-        # 5. run until told to stop, then stop in steps
+        # 6. run until told to stop, then stop in steps
         await stop.wait()
         notifier.send("STOPPING=1")
         log.info("service.stopping")

@@ -101,67 +101,6 @@ class Explanation:
         out["sources"] = SOURCES
         return out
 
-    def text(self) -> str:
-        t = self.task
-        lines = [
-            f"task {t['task_id']} (X2C task {t['external_task_id']}, project {t['project_id']})"
-            f" on {self.stats_date}: {sum(len(v.completions) for v in self.videos)}"
-            f" completions on {len(self.videos)} videos, {len(self.no_platform)} on no platform"
-        ]
-        run = self.last_run
-        lines.append(
-            f"last scan: #{run['id']} {run['status']} at {run['started_at']}"
-            f" (missing={run['videos_missing']} stale={run['videos_stale']})"
-            if run
-            else "last scan: none for this day"
-        )
-        if self.stored is not None:
-            views = " ".join(f"{p}={self.stored[f'{p}_view_count']}" for p in PLATFORM_COUNTS)
-            lines.append(
-                f"stored row: accounts={self.stored['total_account_count']} views {views},"
-                f" sent to X2C: {'yes' if self.stored['webhook_sent'] else 'no'}"
-            )
-        else:
-            lines.append("stored row: none (the day was not scanned with these completions)")
-        delivery = self.last_delivery
-        if delivery:
-            lines.append(
-                f"last delivery: {delivery['id']} {delivery['status']}"
-                f" after {delivery['attempts']} attempt(s)"
-            )
-        lines.append(f"videos (policy {self.policy}):")
-        for v in self.videos:
-            shown = " ".join(f"{k}={v.counts[k]}" for k in PLATFORM_COUNTS[v.platform])
-            lines.append(f"  {v.platform} {v.name}: {v.source} {shown}")
-            if v.cache is not None:
-                lines.append(
-                    f"    cache: {v.cache['status']} fetched {v.cache['fetched_at']}"
-                    + (" partial" if v.cache["partial"] else "")
-                )
-            lines += [_completion_line(c) for c in v.completions]
-        if self.no_platform:
-            lines.append("completions on no platform (counted as accounts only):")
-            lines += [_completion_line(c) for c in self.no_platform]
-        lines.append("sources: " + "; ".join(f"{k}: {v}" for k, v in SOURCES.items()))
-        if self.differs:
-            lines.append(
-                "the stored row differs from what a scan would compute now in "
-                + ", ".join(self.differs)
-                + ": `dailystats scan --date "
-                + self.stats_date.isoformat()
-                + "` updates it"
-            )
-        else:
-            lines.append("the stored row matches what a scan would compute now")
-        return "\n".join(lines)
-
-
-def _completion_line(c: ExplainedCompletion) -> str:
-    saved = " ".join(f"{k}={v}" for k, v in c.saved.items() if v is not None)
-    return f"    user_task {c.id} user {c.user_id} {c.status} {c.link!r}" + (
-        f" saved: {saved}" if saved else ""
-    )
-
 
 async def explain_day(
     db: Db,

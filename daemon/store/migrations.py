@@ -8,11 +8,13 @@ Two processes migrating at once serialise on the lock; the second finds nothing 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
+from daemon.store.privileges import ROLES_DOC, PrivilegeError
 from daemon.store.queries import QUERIES
 
 # daemon/store/migrations.py: the package root is two folders up.
@@ -67,7 +69,11 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = No
                 + ", ".join(missing)
                 + "): DATABASE_URL must point at the Telegram bot's database"
             )
-        await conn.execute(QUERIES["create_migrations_table"])
+        # Only when absent: up to date, migrate needs no more than the daemon's role has
+        # (the unit's ExecStartPre runs it as that role; README "Database roles").
+        if await conn.fetchval("SELECT to_regclass('dailystats_migrations')") is None:
+            first = migrations[0].name if migrations else "dailystats_migrations"
+            await _as_owner(conn.execute(QUERIES["create_migrations_table"]), first)
         done = {r["name"] for r in await conn.fetch(QUERIES["applied_migrations"])}
         applied = []
         for migration in migrations:
@@ -77,12 +83,29 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path | None = No
                 async with conn.transaction():
                     await conn.execute(migration.sql)
                     await conn.execute(QUERIES["record_migration"], migration.name)
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise _owner_needed(exc, migration.name) from None
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
             applied.append(migration.name)
         return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+
+
+async def _as_owner(statement: Awaitable[object], name: str) -> None:
+    try:
+        await statement
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise _owner_needed(exc, name) from None
+
+
+def _owner_needed(exc: asyncpg.InsufficientPrivilegeError, name: str) -> PrivilegeError:
+    message = " ".join(str(exc).split())
+    return PrivilegeError(
+        f"migration {name} needs the owner of the bot's tables: {message} "
+        f"(run `dailystats migrate` as the owner role, {ROLES_DOC})"
+    )
 
 
 async def pending_migrations(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:

@@ -28,8 +28,9 @@ def _run(*argv: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str
     )  # type: ignore[call-overload]
 
 
-def _build_wheel(tmp: Path) -> Path:
-    # From a copy of the sources, so the checkout gets no build/ folder.
+def _copy_sources(tmp: Path) -> Path:
+    # A copy of the sources (no git metadata, as the image's build stage has), so the
+    # checkout gets no build/ folder.
     src = tmp / "src"
     src.mkdir()
     for name in SOURCES:
@@ -38,6 +39,11 @@ def _build_wheel(tmp: Path) -> Path:
             shutil.copytree(ROOT / name, src / name, ignore=ignore)
         else:
             shutil.copy(ROOT / name, src / name)
+    return src
+
+
+def _build_wheel(tmp: Path, src: Path | None = None) -> Path:
+    src = src or _copy_sources(tmp)
     dist = tmp / "dist"
     # Build isolation fetches setuptools from the configured index (a local one here).
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, src)
@@ -102,3 +108,21 @@ async def test_wheel_installed_in_a_fresh_venv_migrates_a_scratch_database(
     finally:
         await conn.close()
     assert sorted(applied) == carried
+
+
+async def test_a_rebuild_carries_no_module_removed_since_and_says_its_version(
+    tmp_path: Path,
+) -> None:
+    # pip builds a source tree in place, reusing its build/: a module removed upstream
+    # must not ride along into the new wheel.
+    src = await asyncio.to_thread(_copy_sources, tmp_path)
+    stale = src / "build" / "lib" / "daemon" / "removed_upstream.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("raise SystemExit('old code')\n")
+    wheel = await asyncio.to_thread(_build_wheel, tmp_path, src)
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "daemon/removed_upstream.py" not in names
+    assert "daemon/cli.py" in names
+    # No git metadata in the copy: the fallback version, said plainly.
+    assert wheel.name.startswith("dailystats-0.0.0-")

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     log = structlog.get_logger("daemon.test")
     log.info("structlog.event", stats_date="2024-12-09")
     logging.getLogger("daemon.fetch.youtube").warning("stopping YouTube fetches: %s", "quota")
-    logging.getLogger("asyncpg.pool").info("library line\\nwith two lines")
+    logging.getLogger("asyncpg.pool").warning("library line\\nwith two lines")
     warnings.warn("a library is deprecated", DeprecationWarning)
 
     def crash():
@@ -162,3 +162,33 @@ def test_log_format_for_the_bad_setting_line_is_read_from_dot_env_too(tmp_path: 
     done = _cli("run", cwd=tmp_path, DATABASE_URL=DB)
     assert done.returncode == 2
     assert done.stderr.startswith("dailystats: bad setting SCAN_CRON")
+
+
+LIBRARIES_SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    from daemon.run.logs import LIBRARY_LOGGERS, configure_logging
+    configure_logging("json", sys.argv[1])
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name + ".inner").info("chatter from %s", name)
+        logging.getLogger(name).warning("trouble in %s", name)
+    logging.getLogger("daemon.run.service").info("ours")
+    """
+)
+
+
+@pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])
+def test_library_info_lines_only_with_log_level_debug(level: str, shown: bool) -> None:
+    from daemon.run.logs import LIBRARY_LOGGERS
+
+    done = subprocess.run(
+        [sys.executable, "-c", LIBRARIES_SCRIPT, level],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    events = [e["event"] for e in parse_lines(done.stderr)]
+    assert "ours" in events
+    assert all(f"trouble in {n}" in events for n in LIBRARY_LOGGERS)
+    assert all((f"chatter from {n}" in events) is shown for n in LIBRARY_LOGGERS)

@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
 from daemon.demo.fake_receiver import WebhookReceiver
+from daemon.run.scheduler import NIGHTLY_JOB, nightly_scheduler
 from daemon.store.queries import QUERIES
 from tests.run.daemon_logs import Daemon, started
 from tests.run.locks import until_someone_waits_for_a_lock
@@ -80,10 +84,39 @@ async def test_notify_socket_gets_ready_watchdog_pings_and_stopping(db_url: str)
 # ---------------------------------------------------------------- -X dev, cron
 
 
+async def test_the_nightly_job_runs_as_a_coroutine_on_the_loop_when_its_trigger_fires() -> None:
+    # The daemon's scheduler with a seconds-level trigger injected (cron's resolution is
+    # the minute): it fires within a second or two, under asyncio's debug checks, which
+    # fail a job that touches the loop from a worker thread.
+    loop = asyncio.get_running_loop()
+    was_debug = loop.get_debug()
+    loop.set_debug(True)
+    ran: list[tuple[int, bool]] = []
+    fired = asyncio.Event()
+
+    async def job() -> None:
+        ran.append((threading.get_ident(), asyncio.get_running_loop() is loop))
+        fired.set()
+
+    zone = ZoneInfo("UTC")
+    scheduler = nightly_scheduler(
+        zone, "0 2 * * *", job, trigger=CronTrigger(second="*", timezone=zone)
+    )
+    scheduler.start()
+    try:
+        await asyncio.wait_for(fired.wait(), 10)
+        assert scheduler.get_job(NIGHTLY_JOB).name == "nightly scan of yesterday (0 2 * * *)"
+    finally:
+        scheduler.shutdown(wait=False)
+        loop.set_debug(was_debug)
+    assert ran[0] == (threading.get_ident(), True)
+
+
 @pytest.mark.slow
-async def test_a_cron_fired_scan_runs_under_python_dev_mode(db_url: str) -> None:
-    # Every minute: the first run comes within 60 s. -X dev turns on asyncio's debug
-    # checks, which fail a job that touches the loop from a worker thread.
+async def test_the_nightly_cron_fires_on_the_real_clock_in_a_dev_mode_process(db_url: str) -> None:
+    # The one real-clock test: every minute, so the first run comes within 60 s. -X dev
+    # turns on asyncio's debug checks, which fail a job that touches the loop from a
+    # worker thread.
     async with started(db_url, "-X", "dev", SCAN_CRON="* * * * *") as (proc, _):
         await proc.wait_for("service.ready")
         await proc.wait_for("scan.finished", within=75, trigger="cron", status="succeeded")
