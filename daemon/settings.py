@@ -197,12 +197,14 @@ class Settings(BaseSettings):
         # are validated in order: the windows are declared above this one.
         if value == 0:
             return value
-        catchup = info.data.get("catchup_days")
-        if isinstance(catchup, int) and value <= catchup:
-            raise ValueError(f"must be 0 or larger than CATCHUP_DAYS ({catchup})")
-        settle = info.data.get("settle_days")
-        if isinstance(settle, int) and value <= settle + 1:
-            raise ValueError(f"must be 0 or larger than SETTLE_DAYS + 1 ({settle + 1})")
+        catchup, settle = info.data.get("catchup_days"), info.data.get("settle_days")
+        if not isinstance(catchup, int) or not isinstance(settle, int):
+            return value  # a bad window is reported under its own name
+        if value <= catchup or value <= settle + 1:
+            raise ValueError(
+                f"must be 0 or larger than CATCHUP_DAYS ({catchup}) and SETTLE_DAYS + 1"
+                f" ({settle + 1})"
+            )
         return value
 
     @property
