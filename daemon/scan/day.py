@@ -146,6 +146,7 @@ async def _scan_locked(
 
     phase = time.monotonic()
     await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
+    await create_node_split(conn)
     async with conn.conn.transaction():
         summary = await conn.fetchrow("upsert_day_stats", stats_date)
         assert summary is not None
@@ -156,6 +157,7 @@ async def _scan_locked(
         report.videos_missing = summary["videos_missing"]
         report.videos_stale = summary["videos_stale"]
         report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
+        await conn.execute("upsert_day_node_stats", stats_date)  # same transaction as the rows
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)
     report.write_seconds = _since(phase)
@@ -165,11 +167,24 @@ def _since(started: float) -> float:
     return round(time.monotonic() - started, 3)
 
 
+async def create_node_split(conn: Tx) -> None:
+    """``day_video_nodes`` and ``day_node_stats`` from the day's completions and videos
+    (spec section 9): the scan, ``explain`` and ``audit`` build the split alike."""
+    await conn.execute("create_day_video_nodes")
+    await conn.execute("create_day_node_stats")
+
+
+async def drop_node_split(conn: Tx) -> None:
+    await conn.execute("drop_day_node_stats")
+    await conn.execute("drop_day_video_nodes")
+
+
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
         await conn.execute("drop_videos_to_fetch")
         await conn.execute("drop_day_videos")
+        await drop_node_split(conn)
         await conn.execute("unlock_day", stats_date)
     except Exception:  # the pool resets a broken connection, and that drops both
         log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)
