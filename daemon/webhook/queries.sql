@@ -205,3 +205,8 @@ SELECT 1
 FROM task_daily_stats
 WHERE task_id = $1 AND stats_date = $2
 FOR UPDATE
+
+-- name: deliveries_day_nodes --
+-- WEBHOOK_INCLUDE_NODES: the day's split by agent node (spec section 9), read inside the
+-- scan's transaction after the split is written. $1 stats date.
+SELECT * FROM dailystats_node_stats WHERE stats_date = $1

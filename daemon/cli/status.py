@@ -1,0 +1,70 @@
+"""status, stops: what the daemon did lately and which providers are stopped."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from daemon.cli.base import Command, CommandError, Outcome, open_db
+from daemon.settings import Settings
+
+
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.fetch.report import provider_status
+    from daemon.webhook.outbox import delivery_summary
+
+    async with open_db(settings) as db:
+        runs: list[dict[str, Any]] = [dict(r) for r in await db.fetch("recent_runs", 10)]
+        deliveries = await delivery_summary(db)
+        providers = await provider_status(db, settings, runs)
+    lines = ["recent scans:"]
+    for r in runs:
+        lines.append(
+            f"  #{r['id']} {r['stats_date']} {r['trigger']:<8} {r['status']:<11} "
+            f"tasks={r['task_count']} completions={r['completion_count']} "
+            f"missing={r['videos_missing']} stale={r['videos_stale']}"
+            f" queued={r['deliveries_queued']}" + (f" error={r['error']}" if r["error"] else "")
+        )
+    if not runs:
+        lines.append("  none yet")
+    lines.append("deliveries: " + json.dumps(deliveries, default=str, ensure_ascii=False))
+    lines += providers.pop("lines")
+    return Outcome("\n".join(lines), {"runs": runs, "deliveries": deliveries, **providers})
+
+
+# --- provider stops and TikHub spend (issue 7) ------------------------------------
+
+
+async def cmd_stops(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.fetch.report import stop_line
+    from daemon.fetch.stops import clear_stop, list_stops
+
+    async with open_db(settings) as db:
+        if args.action == "clear":
+            if args.provider is None:
+                raise CommandError("which provider? `dailystats stops clear tikhub|youtube`")
+            cleared = await clear_stop(db, args.provider)
+            text = f"cleared the {args.provider} stop" if cleared else f"{args.provider}: no stop"
+            return Outcome(text, {"provider": args.provider, "cleared": cleared})
+        stops = [s for s in await list_stops(db) if s["active"]]
+    lines = [stop_line(s) for s in stops] or ["no provider stops"]
+    return Outcome("\n".join(lines), {"stops": stops})
+
+
+def _stops_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=("list", "clear"), default="list")
+    parser.add_argument("provider", nargs="?", choices=("youtube", "tikhub"))
+
+
+COMMANDS = [
+    Command(
+        "status", "recent scan runs, deliveries by state, provider stops, TikHub spend", cmd_status
+    ),
+    Command(
+        "stops",
+        "provider stops (YouTube quota, TikHub key, balance or budget)",
+        cmd_stops,
+        _stops_args,
+    ),
+]
