@@ -71,7 +71,9 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
     return {"nodes": nodes, "completions": completions, "moves": moves, "rejected": rejected}
 
 
-async def stored_split(conn: asyncpg.Connection, day: date) -> dict[tuple[int, str], dict[str, int]]:
+async def stored_split(
+    conn: asyncpg.Connection, day: date
+) -> dict[tuple[int, str], dict[str, int]]:
     rows = await conn.fetch("SELECT * FROM dailystats_node_stats WHERE stats_date = $1", day)
     return {(r["task_id"], r["agent_node"]): {c: r[c] for c in STAT_COLUMNS} for r in rows}
 
