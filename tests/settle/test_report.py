@@ -34,6 +34,17 @@ def _wire_name(column: str) -> str:
     return "account_count" if name == "total_account_count" else name
 
 
+def _csv_bytes(db_url: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """The CSV as bytes: text mode would hide its CRLF line ends."""
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", "report", "--format", "csv", *args],
+        capture_output=True,
+        env={**os.environ, "LOG_FORMAT": "json", "DATABASE_URL": db_url},
+        timeout=120,
+        check=False,
+    )
+
+
 async def _world(db: Db, x2c: WebhookReceiver) -> None:
     """Five tasks over two days, each showing one path through the outbox."""
     for task_id in range(1, 6):
@@ -70,14 +81,7 @@ async def test_delivered_totals_are_the_delivered_payloads_sums(db: Db, db_url: 
     )
 
     env = {"DATABASE_URL": db_url}
-    args = ("report", "--from", str(DAY1), "--to", str(DAY2), "--format", "csv")
-    raw = subprocess.run(
-        [sys.executable, "-m", "daemon", *args],
-        capture_output=True,
-        env={**os.environ, "LOG_FORMAT": "json", **env},
-        timeout=120,
-        check=False,
-    )
+    raw = _csv_bytes(db_url, "--from", str(DAY1), "--to", str(DAY2))
     assert raw.returncode == 0, raw.stderr
     assert raw.stdout.count(b"\r\n") == 6  # RFC 4180 line ends, UTF-8
     rows = list(csv.DictReader(io.StringIO(raw.stdout.decode("utf-8"), newline="")))
