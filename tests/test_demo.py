@@ -28,3 +28,10 @@ def test_demo_runs_the_whole_pipeline_without_settings() -> None:
     assert by_task[1]["yt_view_count"] == 15230 + 2210  # one video counted once
     assert by_task[3]["webhook_sent"] is False  # no callback URL: saved, not sent
     assert report["second_scan"]["deliveries_queued"] == 0
+    # The split by agent node: sample users have nodes; the nodes add up to each row.
+    nodes = report["node_stats"]
+    assert {n["agent_node"] for n in nodes} == {"north", "south", ""}  # " north " trimmed
+    for task_id, row in by_task.items():
+        parts = [n for n in nodes if n["task_id"] == task_id]
+        for column in ("total_account_count", "total_completion_count", "yt_view_count"):
+            assert sum(n[column] for n in parts) == row[column]

@@ -100,6 +100,14 @@ async def _run_on(url: str) -> dict[str, Any]:
                     "SELECT * FROM task_daily_stats WHERE stats_date = $1 ORDER BY task_id", day
                 )
             ]
+            nodes = [
+                dict(r)
+                for r in await db.pool.fetch(
+                    "SELECT * FROM dailystats_node_stats WHERE stats_date = $1"
+                    " ORDER BY task_id, agent_node = '', agent_node",
+                    day,
+                )
+            ]
         finally:
             await pool.close()
         webhooks = [
@@ -129,6 +137,7 @@ async def _run_on(url: str) -> dict[str, Any]:
         "second_delivery": resent.as_dict(),
         "api_calls": {"youtube": len(providers.requests_to("youtube")), **providers.tikhub_calls()},
         "task_daily_stats": rows,
+        "node_stats": nodes,
         "webhooks": webhooks,
     }
 
@@ -178,7 +187,11 @@ async def _sample_data(conn: asyncpg.Connection, day: date, callback: str) -> No
         SECRET,
     )
     await conn.execute(
-        "INSERT INTO users (user_id, username) SELECT u, 'demo' || u FROM generate_series(1, 12) u"
+        # Agent nodes for the split (spec section 9): two nodes, one spelled loosely, and
+        # users without one (NULL or blank: unassigned).
+        "INSERT INTO users (user_id, username, agent_node)"
+        " SELECT u, 'demo' || u, (ARRAY['north', 'south', ' north ', NULL, '  '])[u % 5 + 1]"
+        " FROM generate_series(1, 12) u"
     )
     start = datetime.combine(day, time(0))
     rows: list[tuple[Any, ...]] = [
@@ -244,6 +257,15 @@ def _describe(result: dict[str, Any]) -> str:
             f" tt {row['tt_account_count']}/{row['tt_view_count']} views,"
             f" dy {row['dy_account_count']}/{row['dy_view_count']} views,"
             f" webhook_sent={row['webhook_sent']}"
+        )
+    lines.append(
+        "  split by agent node (dailystats_node_stats; a video counts for its first poster):"
+    )
+    for row in result["node_stats"]:
+        lines.append(
+            f"    task {row['task_id']} node {row['agent_node'] or '(unassigned)'}:"
+            f" accounts {row['total_account_count']}, completions {row['total_completion_count']},"
+            f" views yt {row['yt_view_count']} tt {row['tt_view_count']} dy {row['dy_view_count']}"
         )
     lines.append(
         f"  second scan of the same day: {again['rows_changed']} rows changed,"

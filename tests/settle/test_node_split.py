@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +12,10 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from daemon.demo.fake_receiver import WebhookReceiver
 from daemon.scan.day import ScanConfig, scan_day
+from daemon.settle.audit import audit_range
+from daemon.settle.explain import explain_day
 from daemon.store.db import Db
 from tests.scan.scan_reference import (
     STAT_COLUMNS,
@@ -20,6 +25,8 @@ from tests.scan.scan_reference import (
     stored_rows,
 )
 from tests.settle.node_reference import expected_split
+from tests.settle.settle_world import CONFIG, YT, add_completion, add_task, send
+from tests.webhook.webhook_world import scan
 
 DAY = date(2024, 12, 9)
 MIDNIGHT = datetime(2024, 12, 9)
@@ -158,3 +165,49 @@ async def test_a_video_falls_to_its_earliest_completions_node(db: Db) -> None:
     assert split[(1, "B")]["yt_view_count"] == 100
     assert split[(1, "A")]["yt_view_count"] == split[(1, "C")]["yt_view_count"] == 0
     assert [split[(1, n)]["yt_account_count"] for n in "ABC"] == [1, 1, 1]
+    # explain shows each video's node
+    explained = await explain_day(db, ScanConfig.defaults(), DAY, task_id=1)
+    assert [(v.video_id, v.agent_node) for v in explained.videos] == [("dQw4w9WgXcQ", "B")]
+    assert "dQw4w9WgXcQ: saved views=100 likes=10 comments=1 node B" in explained.text()
+
+
+async def test_nodes_go_on_the_wire_only_when_asked(db: Db) -> None:
+    with_nodes = replace(CONFIG, include_nodes=True)
+    async with WebhookReceiver() as x2c:
+        await add_task(db, 1, x2c.url("/t1"))
+        await add_completion(db, 1, DAY, 1, node="North", views=100, hour=1)
+        await add_completion(db, 1, DAY, 2, video=YT[1], node=None, views=40, hour=2)
+        await add_completion(db, 1, DAY, 3, node="South", views=100, hour=3)  # a repost
+        assert (await scan(db, DAY, CONFIG)).deliveries_queued == 1
+        assert "nodes" not in await _latest_item(db)  # default off: the wire is unchanged
+
+        # Turned on: the day goes out once more, with its split, unassigned last.
+        assert (await scan(db, DAY, with_nodes)).deliveries_queued == 1
+        assert (await _latest_item(db))["nodes"] == [
+            {"agent_node": "North", "account_count": 1, "yt_account_count": 1,
+             "yt_view_count": 100, "yt_like_count": 3},
+            {"agent_node": "South", "account_count": 1, "yt_account_count": 1},
+            {"agent_node": None, "account_count": 1, "yt_account_count": 1,
+             "yt_view_count": 40, "yt_like_count": 3},
+        ]  # fmt: skip
+        assert (await scan(db, DAY, with_nodes)).deliveries_queued == 0
+        assert (await send(db, with_nodes)).delivered == 1
+
+        # A change in the split alone is a changed payload, and the audit sees it.
+        await db.pool.execute("UPDATE users SET agent_node = 'East' WHERE user_id = 1")
+        report = await audit_range(db, ScanConfig.defaults(), DAY, DAY)
+        assert {(f.field, f.delivered, f.now) for f in report.findings} >= {
+            ("nodes[North].account_count", 1, 0),
+            ("nodes[East].account_count", 0, 1),
+            ("nodes[East].yt_view_count", 0, 100),
+        }
+        assert all(f.field and f.field.startswith("nodes[") for f in report.findings)
+        assert (await scan(db, DAY, with_nodes)).deliveries_queued == 1
+
+
+async def _latest_item(db: Db) -> dict[str, Any]:
+    body = await db.pool.fetchval(
+        "SELECT body FROM dailystats_deliveries ORDER BY seq DESC LIMIT 1"
+    )
+    item: dict[str, Any] = json.loads(body)["stats"][0]
+    return item
