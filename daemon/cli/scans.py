@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from daemon.cli.base import Command, CommandError, Outcome, date_range, iso_date, open_db
-from daemon.scan.day import ScanReport
 from daemon.settings import Settings
 from daemon.store.migrations import apply_migrations
+
+if TYPE_CHECKING:  # the scan and its HTTP clients load only for the commands that scan
+    from daemon.scan.day import ScanReport
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> Outcome:
