@@ -37,7 +37,7 @@ from bench_scan import DAY, _enqueue, _generate
 
 from daemon.scan.day import ScanConfig, scan_day
 from daemon.settle.audit import audit_range
-from daemon.settle.report import report_rows, write_report
+from daemon.settle.report import report_batches, write_report
 from daemon.store.db import Db, create_pool
 from daemon.store.embedded import embedded_server, find_local_server, with_database
 from daemon.store.migrations import apply_migrations
@@ -125,7 +125,7 @@ async def bench_report(admin_url: str, tasks: int, days: int) -> dict[str, objec
         pool = await create_pool(url, min_size=1, max_size=2)
         try:
             started = time.perf_counter()
-            rows = report_rows(Db(pool), FIRST, last, "task", default_url=False)
+            rows = report_batches(Db(pool), FIRST, last, "task", default_url=False)
             await write_report(rows, "task", "csv", _Null(), (FIRST, last))
             in_process = time.perf_counter() - started
         finally:

@@ -38,13 +38,13 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_report(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.settle.report import report_rows, write_report
+    from daemon.settle.report import report_batches, write_report
 
     if args.last < args.first:
         raise CommandError("--to is before --from")
     fmt = "json" if args.json else args.format
     async with open_db(settings) as db:
-        rows = report_rows(
+        rows = report_batches(
             db, args.first, args.last, args.by, default_url=bool(settings.webhook_default_url)
         )
         await write_report(rows, args.by, fmt, sys.stdout, (args.first, args.last))

@@ -129,6 +129,7 @@ async def _recompute(tx: Tx, config: ScanConfig, day: date) -> bool:
     day's stored video numbers were used."""
     start, end = day_bounds(day, config.zone)
     await tx.execute("create_day_completions", start, end, list(config.completed_statuses))
+    await tx.execute("analyze_day_completions")  # temp tables have no statistics otherwise
     await tx.execute("resolve_day_short_links")
     await tx.execute("create_day_videos", config.prefer_live, EPOCH, None)
     stored: bool = await tx.fetchval("audit_day_has_video_numbers", day)

@@ -78,23 +78,31 @@ FROM latest l LEFT JOIN delivered v USING (task_id, stats_date)
 -- name: report_task_days --
 -- The report by task: every stored row of [$1, $2], the state of its latest version,
 -- and its last delivered version with the counts its body carried (a field the body
--- left out: NULL, i.e. 0 by the payload's rules). $3: a default URL is configured, so
--- a task without its own URL still has a receiver. Read through a server-side cursor.
-WITH latest AS (
-    SELECT DISTINCT ON (d.task_id, d.stats_date)
-           d.task_id, d.stats_date, d.status, d.last_error
+-- left out: 0 by the payload's rules; never delivered: NULL). $3: a default URL is
+-- configured, so a task without its own URL still has a receiver. Read through a
+-- server-side cursor, as the CSV writes it: dates and ids as text.
+-- Versions are found by seq in one hash aggregate, so no body is sorted or hashed:
+-- each delivered body is parsed once, where it is read.
+WITH versions AS (
+    SELECT d.task_id, d.stats_date, max(d.seq) AS latest_seq,
+           max(d.seq) FILTER (WHERE d.delivered_at IS NOT NULL) AS delivered_seq
     FROM dailystats_deliveries d
     WHERE d.stats_date BETWEEN $1 AND $2
-    ORDER BY d.task_id, d.stats_date, d.seq DESC
+    GROUP BY d.task_id, d.stats_date
 ),
 delivered AS (
-    SELECT DISTINCT ON (d.task_id, d.stats_date)
-           d.task_id, d.stats_date, d.id, d.delivered_at, d.attempts, d.body
+    SELECT d.seq, d.id, d.delivered_at, d.attempts, x.*
     FROM dailystats_deliveries d
+    CROSS JOIN LATERAL jsonb_to_record(d.body::jsonb -> 'stats' -> 0) AS x(
+        account_count bigint, yt_account_count bigint, yt_view_count bigint,
+        yt_like_count bigint, yt_comment_count bigint, tt_account_count bigint,
+        tt_view_count bigint, tt_like_count bigint, tt_comment_count bigint,
+        dy_account_count bigint, dy_view_count bigint, dy_like_count bigint,
+        dy_comment_count bigint, dy_share_count bigint, dy_collect_count bigint)
     WHERE d.stats_date BETWEEN $1 AND $2 AND d.delivered_at IS NOT NULL
-    ORDER BY d.task_id, d.stats_date, d.seq DESC
+      AND d.seq IN (SELECT delivered_seq FROM versions)
 )
-SELECT s.stats_date, s.task_id,
+SELECT s.stats_date::text AS stats_date, s.task_id,
        coalesce(t.external_task_id, s.external_task_id) AS external_task_id,
        coalesce(t.project_id, s.project_id) AS project_id, t.title,
        s.total_account_count, s.total_completion_count,
@@ -103,34 +111,38 @@ SELECT s.stats_date, s.task_id,
        s.dy_account_count, s.dy_view_count, s.dy_like_count, s.dy_comment_count,
        s.dy_share_count, s.dy_collect_count,
        CASE WHEN l.status IS NULL
-                THEN CASE WHEN t.callback_url IS NULL AND NOT $3 THEN 'no receiver' ELSE 'unsent' END
-            WHEN l.status = 'dead' AND l.last_error LIKE 'no receiver%' THEN 'no receiver'
+                THEN CASE WHEN t.callback_url IS NULL AND NOT $3 THEN 'no_receiver' ELSE 'unsent' END
+            WHEN l.status = 'dead' AND l.last_error LIKE 'no receiver%' THEN 'no_receiver'
             ELSE l.status END AS state,
-       v.delivered_at, v.id AS delivery_id, v.attempts,
-       x.account_count AS delivered_total_account_count,
-       x.yt_account_count AS delivered_yt_account_count,
-       x.yt_view_count AS delivered_yt_view_count, x.yt_like_count AS delivered_yt_like_count,
-       x.yt_comment_count AS delivered_yt_comment_count,
-       x.tt_account_count AS delivered_tt_account_count,
-       x.tt_view_count AS delivered_tt_view_count, x.tt_like_count AS delivered_tt_like_count,
-       x.tt_comment_count AS delivered_tt_comment_count,
-       x.dy_account_count AS delivered_dy_account_count,
-       x.dy_view_count AS delivered_dy_view_count, x.dy_like_count AS delivered_dy_like_count,
-       x.dy_comment_count AS delivered_dy_comment_count,
-       x.dy_share_count AS delivered_dy_share_count,
-       x.dy_collect_count AS delivered_dy_collect_count
+       to_char(v.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS delivered_at,
+       v.id::text AS delivery_id, v.attempts,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.account_count, 0) END AS delivered_total_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_account_count, 0) END AS delivered_yt_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_view_count, 0) END AS delivered_yt_view_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_like_count, 0) END AS delivered_yt_like_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_comment_count, 0) END AS delivered_yt_comment_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_account_count, 0) END AS delivered_tt_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_view_count, 0) END AS delivered_tt_view_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_like_count, 0) END AS delivered_tt_like_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_comment_count, 0) END AS delivered_tt_comment_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_account_count, 0) END AS delivered_dy_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_view_count, 0) END AS delivered_dy_view_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_like_count, 0) END AS delivered_dy_like_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_comment_count, 0) END AS delivered_dy_comment_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_share_count, 0) END AS delivered_dy_share_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_collect_count, 0) END AS delivered_dy_collect_count
 FROM task_daily_stats s
 LEFT JOIN drama_tasks t ON t.task_id = s.task_id
-LEFT JOIN latest l ON l.task_id = s.task_id AND l.stats_date = s.stats_date
-LEFT JOIN delivered v ON v.task_id = s.task_id AND v.stats_date = s.stats_date
-LEFT JOIN LATERAL jsonb_to_record(v.body::jsonb -> 'stats' -> 0) AS x(
-    account_count bigint, yt_account_count bigint, yt_view_count bigint,
-    yt_like_count bigint, yt_comment_count bigint, tt_account_count bigint,
-    tt_view_count bigint, tt_like_count bigint, tt_comment_count bigint,
-    dy_account_count bigint, dy_view_count bigint, dy_like_count bigint,
-    dy_comment_count bigint, dy_share_count bigint, dy_collect_count bigint) ON true
+LEFT JOIN versions n ON n.task_id = s.task_id AND n.stats_date = s.stats_date
+LEFT JOIN dailystats_deliveries l ON l.seq = n.latest_seq AND l.stats_date BETWEEN $1 AND $2
+LEFT JOIN delivered v ON v.seq = n.delivered_seq
 WHERE s.stats_date BETWEEN $1 AND $2
 ORDER BY s.stats_date, s.task_id
+
+-- name: report_session --
+-- The report's own transaction: a month of rows sorted in memory, not on disk, and no
+-- JIT (its compile time alone is seconds, for a query that runs in about one).
+SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)
 
 -- name: report_node_days --
 -- The report by node: per stats date and agent node ('' unassigned) of [$1, $2], the

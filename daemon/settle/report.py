@@ -15,6 +15,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 from daemon.store.db import Db, Record
@@ -70,77 +71,77 @@ class Totals:
         return {"rows": self.rows, "stored": self.stored, "delivered": self.delivered}
 
 
-async def report_rows(
+async def report_batches(
     db: Db, first: date, last: date, by: str, *, default_url: bool
-) -> AsyncIterator[dict[str, Any]]:
-    """The report's rows in order, one dict each (columns(by) keys), from one snapshot."""
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The report's rows in order, in batches, each a tuple in ``columns(by)`` order,
+    from one snapshot. The query hands rows over as the CSV writes them (dates as
+    text, "never delivered" as NULL), so a row needs no work in Python on the way."""
     query = "report_node_days" if by == "node" else "report_task_days"
     async with (
         db.connection() as tx,
         tx.conn.transaction(isolation="repeatable_read", readonly=True),
     ):
+        await tx.execute("report_session")
         cursor = await tx.cursor(query, first, last, default_url)
-        day: dict[str, Any] | None = None
+        days = _Days()
         while records := await cursor.fetch(BATCH):
-            for record in records:
-                row = _node_row(record) if by == "node" else _task_row(record)
-                if by != "day":
-                    yield row
-                elif day is None or day["stats_date"] != row["stats_date"]:
-                    if day is not None:
-                        yield day
-                    day = _day_start(row)
-                else:
-                    _day_add(day, row)
-        if day is not None:
-            yield day
+            if by == "task":
+                yield [tuple(r) for r in records]
+            elif by == "node":
+                yield [_node_row(r) for r in records]
+            elif finished := days.add(records):
+                yield finished
+        if by == "day" and days.current is not None:
+            yield [tuple(days.current)]
 
 
-def _task_row(record: Record) -> dict[str, Any]:
-    row = dict(record)
-    delivered = row["delivery_id"] is not None
-    for name in DELIVERED:  # a count the payload left out was 0 by its rules
-        row[name] = (row[name] or 0) if delivered else None
-    row["state"] = row["state"].replace(" ", "_")
-    return row
+async def report_rows(
+    db: Db, first: date, last: date, by: str, *, default_url: bool
+) -> AsyncIterator[dict[str, Any]]:
+    """The same rows as dicts (``columns(by)`` keys), for the table, JSON and tests."""
+    names = columns(by)
+    async for batch in report_batches(db, first, last, by, default_url=default_url):
+        for row in batch:
+            yield dict(zip(names, row, strict=True))
 
 
-def _node_row(record: Record) -> dict[str, Any]:
-    row = dict(record)
-    for name in STORED:
-        row[name] = int(row[name] or 0)
-    for name in DELIVERED:
-        row[name] = None if row[name] is None else int(row[name])
-    return row
+def _node_row(record: Record) -> tuple[Any, ...]:
+    """Sums come as numeric: counts again (JSON has no decimals)."""
+    return tuple(int(v) if isinstance(v, Decimal) else v for v in record)
 
 
-def _day_start(row: dict[str, Any]) -> dict[str, Any]:
-    day = {"stats_date": row["stats_date"], "tasks": 0, **dict.fromkeys(STATES, 0)}
-    day.update(dict.fromkeys(STORED, 0))
-    day.update(dict.fromkeys(DELIVERED))
-    _day_add(day, row)
-    return day
+class _Days:
+    """By day: consecutive task rows of one date summed into one row."""
 
+    TASK = columns("task")
+    STATE = TASK.index("state")
+    FIRST_STORED = TASK.index(STORED[0])
+    FIRST_DELIVERED = TASK.index(DELIVERED[0])
 
-def _day_add(day: dict[str, Any], row: dict[str, Any]) -> None:
-    day["tasks"] += 1
-    if row["state"] in STATES:
-        day[row["state"]] += 1
-    for name in STORED:
-        day[name] += row[name]
-    if row["delivery_id"] is not None:
-        for name in DELIVERED:
-            day[name] = (day[name] or 0) + row[name]
+    def __init__(self) -> None:
+        self.current: list[Any] | None = None
 
-
-def _cell(name: str, value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if name in TEXT:
-        return inert(str(value))
-    return value
+    def add(self, records: list[Record]) -> list[tuple[Any, ...]]:
+        finished = []
+        for r in records:
+            if self.current is None or self.current[0] != r[0]:
+                if self.current is not None:
+                    finished.append(tuple(self.current))
+                self.current = [r[0], 0, *[0] * len(STATES), *[0] * len(STORED)]
+                self.current += [None] * len(DELIVERED)
+            day = self.current
+            day[1] += 1
+            if r[self.STATE] in STATES:
+                day[2 + STATES.index(r[self.STATE])] += 1
+            base = 2 + len(STATES)
+            for k in range(len(STORED)):
+                day[base + k] += r[self.FIRST_STORED + k]
+            if r[self.FIRST_DELIVERED] is not None:
+                base += len(STORED)
+                for k in range(len(DELIVERED)):
+                    day[base + k] = (day[base + k] or 0) + r[self.FIRST_DELIVERED + k]
+        return finished
 
 
 def _json_value(value: Any) -> Any:
@@ -148,19 +149,36 @@ def _json_value(value: Any) -> Any:
 
 
 async def write_report(
-    rows: AsyncIterator[dict[str, Any]], by: str, fmt: str, out: TextIO, span: tuple[date, date]
+    batches: AsyncIterator[list[tuple[Any, ...]]],
+    by: str,
+    fmt: str,
+    out: TextIO,
+    span: tuple[date, date],
 ) -> Totals:
-    """Write the rows as csv, json or a table while they stream; the totals of both sides."""
+    """Write the rows as csv, json or a table while they stream; the totals of both sides
+    (table and JSON; the CSV counts its rows only)."""
     names = columns(by)
     totals = Totals()
     if fmt == "csv":
-        # RFC 4180: CRLF line ends, quotes only where needed, one header, no totals row.
+        # RFC 4180: CRLF line ends, quotes only where needed, one header, no totals row
+        # (a spreadsheet sums). Only the text cells need a look: nothing else can start
+        # a formula.
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(names)
-        async for row in rows:
-            totals.add(row)
-            writer.writerow([_cell(n, row[n]) for n in names])
+        text = [k for k, n in enumerate(names) if n in TEXT]
+        async for batch in batches:
+            for cells in batch:
+                totals.rows += 1
+                if any(
+                    isinstance(cells[k], str) and cells[k].startswith(FORMULA_STARTS) for k in text
+                ):
+                    cells = tuple(
+                        inert(v) if k in text and isinstance(v, str) else v
+                        for k, v in enumerate(cells)
+                    )
+                writer.writerow(cells)
         return totals
+    rows = (dict(zip(names, row, strict=True)) async for batch in batches for row in batch)
     if fmt == "json":
         head = {"from": span[0].isoformat(), "to": span[1].isoformat(), "by": by}
         out.write(json.dumps(head)[:-1] + ', "rows": [')
@@ -188,7 +206,7 @@ def _table_line(row: dict[str, Any], by: str) -> str:
         head = f"{row['stats_date']} task {row['task_id']} (X2C {row['external_task_id']})"
         head += f" {row['state']}"
         if row["delivery_id"] is not None:
-            head += f" (last delivered {row['delivered_at']:%Y-%m-%d %H:%M} {row['delivery_id']},"
+            head += f" (last delivered {row['delivered_at']} {row['delivery_id']},"
             head += f" {row['attempts']} attempt(s))"
     else:
         node = f" node {row['agent_node'] or '(unassigned)'}" if by == "node" else ""
