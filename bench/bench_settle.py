@@ -43,6 +43,8 @@ from daemon.store.embedded import embedded_server, find_local_server, with_datab
 from daemon.store.migrations import apply_migrations
 
 FIRST = date(2024, 11, 1)
+# The shared floor of a day's scan (/work/shared/bench/floor.sql), when it is there.
+FLOOR = Path(__file__).resolve().parents[3] / "shared" / "bench" / "floor.sql"
 TASKS = """
 INSERT INTO drama_tasks (task_id, title, project_id, external_task_id, duration, callback_url)
 SELECT t, CASE WHEN t % 100 = 0 THEN '=SUM(A1) 短剧 ' ELSE '短剧推广任务 ' END || t,
@@ -121,6 +123,22 @@ async def bench_report(admin_url: str, tasks: int, days: int) -> dict[str, objec
             await conn.close()
         last = FIRST + timedelta(days=days - 1)
         times, out = _time_report(url, FIRST, last)
+        # The floor, in the same run: the same stored rows copied out as CSV by the
+        # server itself (no join, no delivered numbers, no Python per row).
+        conn = await asyncpg.connect(url)
+        try:
+            started = time.perf_counter()
+            await conn.copy_from_query(
+                "SELECT * FROM task_daily_stats WHERE stats_date BETWEEN $1 AND $2",
+                FIRST,
+                last,
+                output=_discard,
+                format="csv",
+                header=True,
+            )
+            floor = time.perf_counter() - started
+        finally:
+            await conn.close()
         # The same report in this process: the query, the cursor and the CSV, no start-up.
         pool = await create_pool(url, min_size=1, max_size=2)
         try:
@@ -135,12 +153,18 @@ async def bench_report(admin_url: str, tasks: int, days: int) -> dict[str, objec
         "generate_s": round(generated, 1),
         "report_csv_s": [round(t, 2) for t in times],
         "report_csv_in_process_s": round(in_process, 2),
+        "floor_copy_csv_s": round(floor, 2),
+        "ratio_in_process_to_floor": round(in_process / floor, 1),
         "csv_lines": out.count(b"\r\n"),
         "csv_mb": round(len(out) / 1e6, 1),
         "report_peak_rss_mb": round(
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
         ),
     }
+
+
+async def _discard(data: bytes) -> None:
+    pass
 
 
 class _Null:
@@ -179,6 +203,12 @@ async def bench_audit(admin_url: str, completions: int, tasks: int) -> dict[str,
         db = Db(pool)
         config = ScanConfig.defaults()
         try:
+            floor = float("nan")
+            if FLOOR.is_file():  # a clone without ../shared has no floor
+                floor_sql = FLOOR.read_text("utf-8").replace(":'d'", f"'{DAY}'")
+                started = time.perf_counter()
+                await db.pool.execute(floor_sql)
+                floor = time.perf_counter() - started
             scan = await scan_day(db, DAY, config, trigger="bench", enqueue=_enqueue())
             await db.pool.execute(
                 "UPDATE dailystats_deliveries SET status = 'delivered', delivered_at = now()"
@@ -201,6 +231,9 @@ async def bench_audit(admin_url: str, completions: int, tasks: int) -> dict[str,
         "audit_s": round(audit_s, 3),
         "audit_findings": len(report.findings),
         "ratio_audit_to_scan": round(audit_s / scan.seconds, 2),
+        "floor_sql_s": round(floor, 3),
+        "ratio_scan_to_floor": round(scan.seconds / floor, 1),
+        "ratio_audit_to_floor": round(audit_s / floor, 1),
     }
 
 
