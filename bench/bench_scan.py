@@ -116,6 +116,10 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
             enqueue = _enqueue()
             first = await scan_day(db, DAY, config, trigger="bench", enqueue=enqueue)
             again = await scan_day(db, DAY, config, trigger="bench", enqueue=enqueue)
+            # A nightly settle rescan of the unchanged day (spec section 7).
+            settle = await scan_day(
+                db, DAY, config, trigger="bench", mode="settle", enqueue=enqueue
+            )
         finally:
             await pool.close()
     finally:
@@ -135,6 +139,10 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
             "aggregate_upsert_outbox": first.write_seconds,
         },
         "rescan_unchanged_s": again.seconds,
+        "rescan_unchanged_write_s": again.write_seconds,
+        "settle_rescan_s": settle.seconds,
+        "settle_rescan_write_s": settle.write_seconds,
+        "settle_rows_changed": settle.rows_changed,
         "rows_written": first.rows_changed,
         "deliveries_queued": first.deliveries_queued,
         "rescan_rows_changed": again.rows_changed,

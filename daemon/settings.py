@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_COMPLETED_STATUSES = ("submitted", "approved", "completed", "verified")
@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # cancelled scan is recorded 'interrupted' and simply runs again).
     shutdown_grace_seconds: float = Field(30.0, ge=0, le=3600)
     catchup_days: int = Field(3, ge=0, le=366)
+    # Days before yesterday that each nightly run rescans as settle rescans (spec
+    # section 7: a day stays open for the bot's late changes until settled); 0 = off.
+    settle_days: int = Field(3, ge=0, le=366)
     health_port: int = Field(8080, ge=0, le=65535)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -108,6 +111,18 @@ class Settings(BaseSettings):
     # Scan runs, cached stats, short links and replaced deliveries older than this are
     # pruned by the daemon (0 keeps everything).
     retention_days: int = Field(400, ge=0, le=36500)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_serves_the_windows(cls, value: int, info: ValidationInfo) -> int:
+        # Spec section 7: what the look-back and the settle window read must outlive them.
+        catchup, settle = info.data.get("catchup_days", 0), info.data.get("settle_days", 0)
+        if value and (value <= catchup or value <= settle + 1):
+            raise ValueError(
+                f"must be 0 or larger than CATCHUP_DAYS ({catchup}) and SETTLE_DAYS + 1"
+                f" ({settle + 1})"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,7 +1,7 @@
 """``dailystats``: the daemon and its operator commands (spec section 8).
 
 One module a group of commands: ``scans`` (migrate, scan, backfill), ``deliveries``
-(deliver, replay), ``status`` (status, stops), ``settle`` (explain, report, audit);
+(deliver, replay, resend), ``status`` (status, stops), ``settle`` (explain, report, audit);
 ``base`` holds what they share, ``main`` the parser and the exit codes.
 
 Imports: everything (the top layer); nothing imports it.

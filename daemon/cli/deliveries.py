@@ -1,4 +1,4 @@
-"""deliver, replay: the outbox by hand."""
+"""deliver, replay, resend: the outbox by hand."""
 
 from __future__ import annotations
 
@@ -39,6 +39,14 @@ async def cmd_replay(settings: Settings, args: argparse.Namespace) -> Outcome:
     return Outcome("\n".join(lines), data, ok=not (args.id and not report.replayed))
 
 
+async def cmd_resend(settings: Settings, args: argparse.Namespace) -> Outcome:
+    from daemon.webhook.resend import resend_day
+
+    async with open_db(settings) as db:
+        report = await resend_day(db, args.date, args.task)
+    return Outcome(report.text(), report.as_dict(), report.ok)
+
+
 def _deliver_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="send every pending one, due or not")
 
@@ -52,9 +60,20 @@ def _replay_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _resend_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=iso_date, required=True, help="the stats date, YYYY-MM-DD")
+    parser.add_argument("--task", type=int, help="one task, by drama_tasks.task_id")
+
+
 COMMANDS = [
     Command(
         "deliver", "one pass of the retry loop: send the due deliveries", cmd_deliver, _deliver_args
     ),
     Command("replay", "put dead deliveries back in the queue", cmd_replay, _replay_args),
+    Command(
+        "resend",
+        "send a delivered day again (X2C lost it), under the same ids",
+        cmd_resend,
+        _resend_args,
+    ),
 ]

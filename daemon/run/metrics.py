@@ -1,11 +1,14 @@
-"""Prometheus metrics of the daemon, served on /metrics by daemon.run.health."""
+"""Prometheus metrics of the daemon, served on /metrics by daemon.run.health.
+
+The counters of this process live here; the gauges read from the database (the
+ones the alert rules in deploy/prometheus page on) in daemon.run.dbmetrics.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from daemon.scan.day import ScanReport
-from daemon.store.db import Db
 from daemon.webhook.sender import DeliverReport
 
 REGISTRY = CollectorRegistry()
@@ -132,14 +135,3 @@ def record_deliveries(report: DeliverReport) -> None:
     DELIVERIES.labels("retrying").inc(report.retrying)
     DELIVERIES.labels("dead").inc(report.dead)
     UNSIGNED.inc(report.unsigned)
-
-
-async def refresh_from_db(db: Db) -> None:
-    """The gauges that describe the database, read from it: right after a restart too,
-    so a restart never reads as "no scan has ever succeeded"."""
-    row = await db.fetchrow("metrics_state")
-    assert row is not None
-    if row["last_success"] is not None:
-        LAST_SUCCESS.set(row["last_success"])
-    PENDING.set(row["pending"])
-    DEAD.set(row["dead"])

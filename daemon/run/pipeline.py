@@ -19,7 +19,7 @@ from daemon.fetch import FetchConfig
 from daemon.fetch.gate import ProviderGate
 from daemon.fetch.plan import TikHubPrices
 from daemon.fetch.stops import DbProviderGate
-from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
+from daemon.scan.day import LiveFetch, ScanConfig, ScanMode, ScanReport, scan_day
 from daemon.settings import Settings
 from daemon.store.db import Db, Tx
 from daemon.webhook.config import DeliveryConfig
@@ -138,6 +138,7 @@ async def scan_and_deliver(
     *,
     trigger: str,
     deliver: bool,
+    mode: ScanMode = "full",
     progress: Callable[[int, ScanReport], None] | None = None,
 ) -> PipelineResult:
     """Scan each day in turn, then (unless ``deliver`` is off) send what is due once.
@@ -151,7 +152,7 @@ async def scan_and_deliver(
     async with live_fetch(fetch_config(settings), provider_gate(db, settings)) as live:
         for done, day in enumerate(days, start=1):
             report = await scan_day(
-                db, day, scan_config, trigger=trigger, live=live, enqueue=enqueue
+                db, day, scan_config, trigger=trigger, mode=mode, live=live, enqueue=enqueue
             )
             result.reports.append(report)
             if progress is not None:

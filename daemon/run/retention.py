@@ -1,8 +1,9 @@
 """Retention: what grows without limit, pruned in small batches.
 
 Older than ``RETENTION_DAYS``: scan runs (each day's latest is kept), cached video stats
-and short links no scan refreshed since, and delivery versions that a newer version of
-their task and day replaced (superseded, or delivered and then replaced). Never pruned:
+and short links no scan refreshed since, delivery versions that a newer version of
+their task and day replaced (superseded, or delivered and then replaced by a version
+delivered too), and the per-day video numbers of stats dates before the window. Never pruned:
 ``task_daily_stats``, pending and dead deliveries (replay) and the latest version of
 each task and day (the outbox compares a new payload with it). Each batch is its own
 short statement, so the daemon's other work and the bot are never held up for long.
@@ -26,6 +27,7 @@ PRUNES = {
     "prune_video_stats": "video_stats",
     "prune_short_links": "short_links",
     "prune_deliveries": "deliveries",
+    "prune_day_video_stats": "day_video_stats",
 }
 
 

@@ -4,6 +4,12 @@ A day asked for by the nightly job or SIGHUP is due now; a day whose scan failed
 due again after a backoff, so one failing day never holds up the others: the loop scans
 whatever is due and sleeps only until the next due time. Times are ``time.monotonic()``
 seconds, passed in, so the rules are tested without a clock.
+
+Each waiting day carries the mode of scan it is owed (spec section 7): one entry a day,
+so asks for the same day merge into the mode that refreshes the most (full over
+incomplete over settle), and a retry keeps the mode of the scan that failed. A settle
+rescan is only owed while its day is in the settle window: one waiting for its retry
+when the window has moved past it is dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +18,22 @@ import asyncio
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+
+from daemon.scan.day import ScanMode
+
+# What each mode may refresh includes what the ones before it may: merging keeps the most.
+_REACH: dict[ScanMode, int] = {"settle": 0, "incomplete": 1, "full": 2}
+
+
+def merge_modes(a: ScanMode, b: ScanMode) -> ScanMode:
+    """One scan that does what both asked for."""
+    return a if _REACH[a] >= _REACH[b] else b
+
+
+def settle_days(yesterday: date, window: int) -> list[date]:
+    """The days a nightly run for ``yesterday`` rescans after it: Y-1 .. Y-``window``."""
+    return [yesterday - timedelta(days=n) for n in range(1, window + 1)]
 
 
 def retry_delay(
@@ -35,6 +56,16 @@ def retry_delay(
 class Due:
     at: float
     trigger: str
+    mode: ScanMode = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A day to scan now, and how."""
+
+    day: date
+    trigger: str
+    mode: ScanMode
 
 
 @dataclass(slots=True)
@@ -46,28 +77,50 @@ class DayQueue:
     failures: dict[date, int] = field(default_factory=dict)
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def ask(self, days: Iterable[date], trigger: str, now: float) -> None:
+    def ask(self, days: Iterable[date], trigger: str, now: float, mode: ScanMode = "full") -> None:
         """Due now (the nightly job, SIGHUP): brings a day waiting for its retry forward."""
         for day in days:
             waiting = self.due.get(day)
-            if waiting is None or waiting.at > now:
-                self.due[day] = Due(now, trigger)
+            if waiting is None:
+                self.due[day] = Due(now, trigger, mode)
+                continue
+            if waiting.at > now or _REACH[mode] > _REACH[waiting.mode]:
+                waiting.at, waiting.trigger = min(waiting.at, now), trigger
+            waiting.mode = merge_modes(waiting.mode, mode)
         self.event.set()
 
-    def offer(self, days: Iterable[date], trigger: str, now: float) -> list[date]:
-        """Due now unless already waiting (the look-back): a day in backoff keeps its time.
-        Returns the days added."""
+    def offer(
+        self, days: Iterable[date], trigger: str, now: float, mode: ScanMode = "full"
+    ) -> list[date]:
+        """Due now unless already waiting (the look-back): a day in backoff keeps its time
+        and takes the mode that does both. Returns the days added."""
+        days = list(days)
         added = [day for day in days if day not in self.due]
+        for day in days:
+            if day in self.due:
+                self.due[day].mode = merge_modes(self.due[day].mode, mode)
         for day in added:
-            self.due[day] = Due(now, trigger)
+            self.due[day] = Due(now, trigger, mode)
         if added:
             self.event.set()
         return added
 
-    def take_due(self, now: float) -> list[tuple[date, str]]:
-        """The days due by ``now``, oldest first, removed from the queue."""
-        ready = sorted(day for day, d in self.due.items() if d.at <= now)
-        return [(day, self.due.pop(day).trigger) for day in ready]
+    def take_due(self, now: float, settle_from: date | None = None) -> list[Taken]:
+        """The days due by ``now``, removed from the queue: the days owed a full or an
+        incomplete scan oldest first, then the settle rescans newest first (yesterday
+        before the days it settles). A settle rescan of a day before ``settle_from`` (the
+        window has moved on) is dropped: the day is settled."""
+        ready = [(day, d) for day, d in self.due.items() if d.at <= now]
+        for day, _ in ready:
+            del self.due[day]
+        out = []
+        for day, d in ready:
+            if d.mode == "settle" and settle_from is not None and day < settle_from:
+                self.failures.pop(day, None)
+                continue
+            out.append(Taken(day, d.trigger, d.mode))
+        settles = sorted((t for t in out if t.mode == "settle"), key=lambda t: t.day, reverse=True)
+        return sorted((t for t in out if t.mode != "settle"), key=lambda t: t.day) + settles
 
     def next_due(self) -> float | None:
         return min((d.at for d in self.due.values()), default=None)
@@ -75,12 +128,23 @@ class DayQueue:
     def succeeded(self, day: date) -> None:
         self.failures.pop(day, None)
 
-    def failed(self, day: date, now: float, delay: Callable[[int], float]) -> tuple[int, float]:
-        """Schedule the retry of a failed day; (failures in a row, seconds until it)."""
+    def failed(
+        self,
+        day: date,
+        now: float,
+        delay: Callable[[int], float],
+        mode: ScanMode = "full",
+    ) -> tuple[int, float]:
+        """Schedule the retry of a failed day, in the mode of the scan that failed (merged
+        with any ask that came meanwhile); (failures in a row, seconds until it)."""
         failures = self.failures.get(day, 0) + 1
         self.failures[day] = failures
         wait = delay(failures)
         waiting = self.due.get(day)
-        if waiting is None or waiting.at > now + wait:
-            self.due[day] = Due(now + wait, "retry")
+        if waiting is None:
+            self.due[day] = Due(now + wait, "retry", mode)
+        else:
+            if waiting.at > now + wait:
+                waiting.at, waiting.trigger = now + wait, "retry"
+            waiting.mode = merge_modes(waiting.mode, mode)
         return failures, wait

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import structlog
 from apscheduler.triggers.cron import CronTrigger
@@ -20,19 +20,21 @@ from apscheduler.triggers.cron import CronTrigger
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
+from daemon.run.dbmetrics import DbGauges
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers, wait_any, watchdog
 from daemon.run.lookback import owed_days
 from daemon.run.notify import Notifier
 from daemon.run.pipeline import deliver_pass, scan_and_deliver
 from daemon.run.retention import prune
-from daemon.run.scanqueue import DayQueue, retry_delay
+from daemon.run.scanqueue import DayQueue, retry_delay, settle_days
 from daemon.run.scheduler import (
     NIGHTLY_JOB,
     NightlyDates,
     nightly_due_through,
     nightly_scheduler,
 )
+from daemon.scan.day import ScanMode
 from daemon.scan.daylock import DayLockTimeout
 from daemon.settings import Settings
 from daemon.store.db import Db, pool_for
@@ -85,22 +87,29 @@ async def serve(settings: Settings) -> int:
                 log.info("service.nightly_repeat_skipped")
                 return
             _log_and_ask(queue, [day], "cron")
+            # then the days before it, while they are still open (spec section 7)
+            settling = settle_days(day, settings.settle_days)
+            if settling:
+                queue.ask(settling, "settle", time.monotonic(), "settle")
 
         scheduler = nightly_scheduler(zone, settings.scan_cron, nightly)
         scheduler.start()
 
         # 4. the workers, health and metrics
-        try:
-            await metrics.refresh_from_db(db)
-        except Exception:  # the metrics are refreshed again after each scan and pass
-            log.warning("service.metrics_refresh_failed", exc_info=True)
+        gauges = DbGauges(settings)
+        await _refresh_metrics(db, gauges)
         workers = Workers()
-        workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now))
-        workers.start("retry", retry_loop(db, settings, stop, deliver_now))
+        workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now, gauges))
+        workers.start("retry", retry_loop(db, settings, stop, deliver_now, gauges))
         metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
         health = None
         if settings.health_port:
-            health = await start_health_server(db, settings.health_port, problem=workers.problem)
+            health = await start_health_server(
+                db,
+                settings.health_port,
+                problem=workers.problem,
+                refresh=lambda: gauges.refresh(db),
+            )
         pinger = asyncio.create_task(watchdog(notifier, workers, stop))
         notifier.send("READY=1")
         log.info(
@@ -143,6 +152,7 @@ async def scan_loop(
     queue: DayQueue,
     stop: asyncio.Event,
     deliver_now: asyncio.Event,
+    gauges: DbGauges,
 ) -> None:
     """Scan what is due; look back for owed days at start and every interval."""
     nightly = CronTrigger.from_crontab(settings.scan_cron, timezone=settings.zone)
@@ -168,10 +178,13 @@ async def scan_loop(
                 wait = _backoff(settings, lookback_failures)
                 log.warning("service.lookback_failed", retry_in=round(wait, 1), exc_info=True)
                 next_lookback = time.monotonic() + wait
-        for day, trigger in queue.take_due(time.monotonic()):
+        # A failed settle rescan is retried only while its day is in the window.
+        settle_from = yesterday(settings.zone) - timedelta(days=settings.settle_days)
+        for taken in queue.take_due(time.monotonic(), settle_from):
             if stop.is_set():
                 break
-            await scan_once(db, settings, queue, day, trigger)
+            await scan_once(db, settings, queue, taken.day, taken.trigger, taken.mode)
+            await _refresh_metrics(db, gauges)
             deliver_now.set()
         due = queue.next_due()
         wake_at = next_lookback if due is None else min(next_lookback, due)
@@ -182,18 +195,24 @@ async def look_back(db: Db, settings: Settings, queue: DayQueue, last: date) -> 
     owed = await owed_days(db, last, settings.catchup_days)
     for reason in ("missed", "incomplete"):
         days = [o.stats_date for o in owed if o.reason == reason]
+        # A missed day is owed a full scan; a settle rescan missed while down is not owed.
+        mode: ScanMode = "full" if reason == "missed" else "incomplete"
         trigger = "catchup" if reason == "missed" else "incomplete"
-        added = queue.offer(days, trigger, time.monotonic())
+        added = queue.offer(days, trigger, time.monotonic(), mode)
         if added:
             metrics.LOOKBACK.labels(reason).inc(len(added))
             log.info("service.lookback", reason=reason, days=[d.isoformat() for d in added])
 
 
-async def scan_once(db: Db, settings: Settings, queue: DayQueue, day: date, trigger: str) -> None:
-    """One scan of one day; a failure or a crash schedules its retry, never raises."""
+async def scan_once(
+    db: Db, settings: Settings, queue: DayQueue, day: date, trigger: str, mode: ScanMode = "full"
+) -> None:
+    """One scan of one day; a failure or a crash schedules its retry (same mode), never raises."""
     ok = False
     try:
-        result = await scan_and_deliver(db, settings, [day], trigger=trigger, deliver=False)
+        result = await scan_and_deliver(
+            db, settings, [day], trigger=trigger, deliver=False, mode=mode
+        )
         for report in result.reports:
             metrics.record_scan(report, time.time())
         ok = result.ok
@@ -205,7 +224,7 @@ async def scan_once(db: Db, settings: Settings, queue: DayQueue, day: date, trig
     if ok:
         queue.succeeded(day)
     else:
-        failures, wait = queue.failed(day, time.monotonic(), lambda n: _backoff(settings, n))
+        failures, wait = queue.failed(day, time.monotonic(), lambda n: _backoff(settings, n), mode)
         log.warning(
             "service.scan_retry_scheduled",
             stats_date=day.isoformat(),
@@ -213,22 +232,21 @@ async def scan_once(db: Db, settings: Settings, queue: DayQueue, day: date, trig
             retry_in=round(wait, 1),
         )
     metrics.AWAITING_RETRY.set(len(queue.failures))
-    await _refresh_metrics(db)
 
 
 def _backoff(settings: Settings, failures: int) -> float:
     return retry_delay(failures, settings.scan_retry_base_seconds, settings.scan_retry_max_seconds)
 
 
-async def _refresh_metrics(db: Db) -> None:
+async def _refresh_metrics(db: Db, gauges: DbGauges) -> None:
     try:
-        await metrics.refresh_from_db(db)
-    except Exception:  # the next scan or pass refreshes them
+        await gauges.refresh(db)
+    except Exception:  # the next scan, pass or scrape refreshes them
         log.warning("service.metrics_refresh_failed", exc_info=True)
 
 
 async def retry_loop(
-    db: Db, settings: Settings, stop: asyncio.Event, deliver_now: asyncio.Event
+    db: Db, settings: Settings, stop: asyncio.Event, deliver_now: asyncio.Event, gauges: DbGauges
 ) -> None:
     next_prune = time.monotonic()
     while not stop.is_set():
@@ -238,7 +256,7 @@ async def retry_loop(
             metrics.record_deliveries(report)
         except Exception:  # a database blip must not end the retry loop
             log.exception("service.delivery_pass_crashed")
-        await _refresh_metrics(db)
+        await _refresh_metrics(db, gauges)
         if settings.retention_days and time.monotonic() >= next_prune and not stop.is_set():
             next_prune = time.monotonic() + RETENTION_EVERY_SECONDS
             await _prune(db, settings, stop)

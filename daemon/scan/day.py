@@ -2,9 +2,11 @@
 
 1. take the day's lock and record the run;
 2. classify the day's completions once, inside PostgreSQL (``day_completions``);
-3. resolve new short links and fetch the stats no completion saved (when providers are on);
+3. resolve new short links and fetch the stats no completion saved (when providers are
+   on), as the scan's mode allows (full, settle or incomplete: spec section 7);
 4. in one transaction: upsert ``task_daily_stats``, zero tasks that lost their
-   completions, and queue the deliveries the changed payloads imply (the outbox);
+   completions, store the numbers each video was counted with, and queue the
+   deliveries the changed payloads imply (the outbox);
 5. record how the run ended, even when cancelled.
 
 Every step is idempotent: a scan interrupted anywhere is recovered by scanning again.
@@ -19,6 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -34,9 +37,13 @@ from daemon.store.db import Db, Tx
 
 log = structlog.get_logger("daemon.scan.day")
 
-__all__ = ["Enqueue", "LiveFetch", "ScanConfig", "ScanReport", "scan_day"]
+__all__ = ["Enqueue", "LiveFetch", "ScanConfig", "ScanMode", "ScanReport", "scan_day"]
 
 Enqueue = Callable[[Tx, date], Awaitable[int]]
+# What a scan may refresh (spec section 7): full refreshes stale fetched stats; settle
+# calls a provider only for videos with no stats at all and keeps the numbers the day
+# last used; incomplete also fetches what a stop or budget left out.
+ScanMode = Literal["full", "settle", "incomplete"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +83,12 @@ async def scan_day(
     config: ScanConfig,
     *,
     trigger: str,
+    mode: ScanMode = "full",
     live: LiveFetch | None = None,
     enqueue: Enqueue | None = None,
 ) -> ScanReport:
-    """Scan one stats date; the report's ``status`` says how it ended.
+    """Scan one stats date; the report's ``status`` says how it ended. A day with no
+    successful scan yet is scanned full whatever ``mode`` asks.
 
     A failed scan is a report, not an exception; only cancellation, a day lock not had
     in time (DayLockTimeout), and a database that cannot be reached at all, propagate.
@@ -94,8 +103,10 @@ async def scan_day(
         try:
             run_id = await conn.fetchval("start_run", stats_date, trigger)
             await conn.execute("interrupt_stale_runs", stats_date, run_id)
-            report = ScanReport(run_id=run_id, stats_date=stats_date, trigger=trigger)
-            bound = bound.bind(run_id=run_id)
+            if mode != "full" and not await conn.fetchval("day_scanned_before", stats_date):
+                mode = "full"
+            report = ScanReport(run_id=run_id, stats_date=stats_date, trigger=trigger, mode=mode)
+            bound = bound.bind(run_id=run_id, mode=mode)
             try:
                 await _scan_locked(conn, db, stats_date, config, report, live, enqueue)
                 report.status = "succeeded"
@@ -139,14 +150,19 @@ async def _scan_locked(
     await conn.execute("resolve_day_short_links")
     if live is not None:
         billed_before = Counter(live.counters.billed)
-        await fetch_missing(conn, db, live, config.prefer_live, cutoff, report)
+        await fetch_missing(conn, db, live, config.prefer_live, cutoff, report, stats_date)
         billed = live.counters.billed - billed_before
         report.tikhub_spend = spend_by_endpoint(billed, live.config.tikhub_prices)
     report.fetch_seconds = _since(phase)
 
     phase = time.monotonic()
     await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
-    await create_node_split(conn)
+    if report.mode != "full" and not config.prefer_live:
+        await conn.execute("keep_day_videos", stats_date, report.mode)
+    if report.mode == "settle":  # it fetched nothing a stop left out: still owed
+        owed: list[str] = await conn.fetchval("still_owed_providers", stats_date)
+        report.incomplete_providers.extend(p for p in owed if p not in report.incomplete_providers)
+    await create_node_split(conn)  # from the videos' final numbers
     async with conn.conn.transaction():
         summary = await conn.fetchrow("upsert_day_stats", stats_date)
         assert summary is not None
@@ -157,6 +173,7 @@ async def _scan_locked(
         report.videos_missing = summary["videos_missing"]
         report.videos_stale = summary["videos_stale"]
         report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
+        await conn.execute("save_day_videos", stats_date, report.run_id)
         await conn.execute("upsert_day_node_stats", stats_date)  # same transaction as the rows
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import aiohttp
 
@@ -74,8 +74,10 @@ async def fetch_missing(
     prefer_live: bool,
     cutoff: datetime,
     report: ScanReport,
+    stats_date: date,
 ) -> None:
-    async for chunk in chunks_to_fetch(conn, prefer_live, cutoff):
+    """Fetch what the scan's mode (``report.mode``) lets it ask for."""
+    async for chunk in chunks_to_fetch(conn, prefer_live, cutoff, report.mode, stats_date):
         batch: list[tuple[VideoRef, FetchResult]] = []
         results = fetch_videos(live.session, chunk, live.config, live.counters, gate=live.gate)
         async with aclosing(results):
@@ -100,9 +102,9 @@ async def fetch_missing(
 
 
 async def chunks_to_fetch(
-    conn: Tx, prefer_live: bool, cutoff: datetime
+    conn: Tx, prefer_live: bool, cutoff: datetime, mode: str, stats_date: date
 ) -> AsyncIterator[list[VideoRef]]:
-    await conn.execute("create_videos_to_fetch", prefer_live, cutoff)
+    await conn.execute("create_videos_to_fetch", prefer_live, cutoff, mode, stats_date)
     await conn.execute("index_videos_to_fetch")
     after = ("", "")
     while rows := await conn.fetch("next_videos_to_fetch", *after, FETCH_CHUNK):

@@ -95,24 +95,58 @@ FROM dailystats_short_links s
 WHERE c.is_short AND s.link = c.short_link
 
 -- name: create_videos_to_fetch --
--- Each distinct video of the day whose stats must come from its platform: none of its
--- completions saved a usable count (or the policy prefers live stats, $1), and nothing
--- fresh is cached since $2. A video found deleted or private is not asked for again
--- for a day, however short the freshness setting; one whose last fetch was partial is
--- asked again. Kept in a temporary table and read
--- in pages, so no transaction stays open while the APIs answer.
+-- Each distinct video of the day whose stats must come from its platform, by the
+-- scan's mode ($3; spec section 7, "What a rescan may refresh"):
+--   full        none of its completions saved a usable count (or the policy prefers
+--               live stats, $1), and nothing fresh is cached since $2;
+--   settle      no stats at all: no saved count, nothing ever cached with a count, and
+--               no fetched numbers the day last used (dailystats_day_video_stats, $4);
+--   incomplete  as settle, and by the full rule the videos the day last counted on
+--               their last known stats (what a stop or budget left out), or every
+--               video by the full rule when the day has no numbers stored yet.
+-- A video found deleted or private is not asked for again for a day, however short
+-- the freshness setting; one whose last fetch was partial is asked again (full). Kept
+-- in a temporary table and read in pages, so no transaction stays open while the APIs
+-- answer.
 CREATE TEMP TABLE day_videos_to_fetch AS
-SELECT c.platform, c.video_id
-FROM pg_temp.day_completions c
-WHERE c.video_id IS NOT NULL AND c.platform <> 'other'
-GROUP BY c.platform, c.video_id
-HAVING ($1 OR bool_and(num_nonnulls(c.views, c.likes, c.comments,
-                                    CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                    CASE WHEN c.platform = 'dy' THEN c.collects END) = 0))
-   AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats s
-                   WHERE s.platform = c.platform AND s.video_id = c.video_id
-                     AND ((s.fetched_at >= $2 AND NOT s.partial)
-                          OR (s.status = 'gone' AND s.fetched_at >= now() - interval '1 day')))
+WITH videos AS (
+    SELECT c.platform, c.video_id,
+           bool_and(num_nonnulls(c.views, c.likes, c.comments,
+                                 CASE WHEN c.platform = 'dy' THEN c.shares END,
+                                 CASE WHEN c.platform = 'dy' THEN c.collects END) = 0)
+               AS no_saved
+    FROM pg_temp.day_completions c
+    WHERE c.video_id IS NOT NULL AND c.platform <> 'other'
+    GROUP BY c.platform, c.video_id
+),
+judged AS (
+    SELECT v.*,
+           coalesce((s.fetched_at >= $2 AND NOT s.partial)
+                    OR (s.status = 'gone' AND s.fetched_at >= now() - interval '1 day'),
+                    false) AS fresh,
+           coalesce(num_nonnulls(s.view_count, s.like_count, s.comment_count,
+                                 CASE WHEN v.platform = 'dy' THEN s.share_count END,
+                                 CASE WHEN v.platform = 'dy' THEN s.collect_count END) > 0
+                    OR (s.status = 'gone' AND s.fetched_at >= now() - interval '1 day'),
+                    false) AS has_cached,
+           k.source AS kept_source
+    FROM videos v
+    LEFT JOIN dailystats_video_stats s ON s.platform = v.platform AND s.video_id = v.video_id
+    LEFT JOIN dailystats_day_video_stats k
+           ON $3::text <> 'full' AND k.stats_date = $4::date AND k.platform = v.platform
+          AND k.video_key = v.video_id
+)
+SELECT j.platform, j.video_id
+FROM judged j
+WHERE CASE $3::text
+      WHEN 'full' THEN ($1 OR j.no_saved) AND NOT j.fresh
+      ELSE (j.no_saved AND NOT j.has_cached
+            AND coalesce(j.kept_source NOT IN ('cache', 'live', 'last_known'), true))
+           OR ($3::text = 'incomplete' AND ($1 OR j.no_saved) AND NOT j.fresh
+               AND (j.kept_source = 'last_known'
+                    OR NOT EXISTS (SELECT 1 FROM dailystats_day_video_stats d
+                                   WHERE d.stats_date = $4::date)))
+      END
 
 -- name: index_videos_to_fetch --
 ALTER TABLE pg_temp.day_videos_to_fetch ADD PRIMARY KEY (platform, video_id)
@@ -205,6 +239,88 @@ SELECT s.*,
        CASE s.source WHEN 'saved' THEN coalesce(s.saved_shares, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_shares, s.saved_shares, 0) ELSE coalesce(s.cached_shares, 0) END AS shares,
        CASE s.source WHEN 'saved' THEN coalesce(s.saved_collects, 0) WHEN 'missing' THEN 0 WHEN 'last_known' THEN coalesce(s.cached_collects, s.saved_collects, 0) ELSE coalesce(s.cached_collects, 0) END AS collects
 FROM sourced s
+
+-- name: keep_day_videos --
+-- A settle or incomplete rescan (spec section 7) keeps the fetched numbers the day last
+-- used for each video that did not take saved counts this time, even where a scan of
+-- another day has fetched newer ones since (counted 'cache'; numbers that were already
+-- last known stay 'last_known'). An incomplete rescan keeps none of its last known
+-- ones: it fetched them again. Not under live_first (newer cached numbers win there).
+-- $1 stats date, $2 the scan's mode.
+UPDATE pg_temp.day_videos v
+SET source = CASE k.source WHEN 'last_known' THEN 'last_known' ELSE 'cache' END,
+    fetched_at = k.fetched_at,
+    views = coalesce(k.view_count, 0), likes = coalesce(k.like_count, 0),
+    comments = coalesce(k.comment_count, 0), shares = coalesce(k.share_count, 0),
+    collects = coalesce(k.collect_count, 0)
+FROM dailystats_day_video_stats k
+WHERE k.stats_date = $1 AND k.platform = v.platform
+  AND k.video_key = CASE WHEN v.video_id IS NOT NULL THEN v.video_id
+                         WHEN v.short_link IS NOT NULL THEN 's:' || v.short_link
+                         ELSE 'c:' || v.alone_id END
+  AND v.source <> 'saved'
+  AND (k.source IN ('cache', 'live') OR (k.source = 'last_known' AND $2::text = 'settle'))
+
+-- name: save_day_videos --
+-- The numbers this scan used, per video (spec section 7), in the scan's transaction:
+-- what a later settle rescan keeps and the audit recomputes with. A video no longer of
+-- the day loses its row; an unchanged row is not rewritten (it keeps its run_id, and
+-- 'live': the numbers the scan that fetched them used, read from the cache later).
+-- A video in several tasks is one row (its fetched numbers are the same in each).
+-- $1 stats date, $2 this scan's run id.
+WITH used AS (
+    SELECT DISTINCT ON (v.platform, v.video_key)
+           v.platform, v.video_key, v.source, v.views, v.likes, v.comments, v.shares,
+           v.collects,
+           CASE WHEN v.source IN ('cache', 'live', 'last_known') THEN v.fetched_at END
+               AS fetched_at
+    FROM (SELECT d.*,
+                 CASE WHEN d.video_id IS NOT NULL THEN d.video_id
+                      WHEN d.short_link IS NOT NULL THEN 's:' || d.short_link
+                      ELSE 'c:' || d.alone_id END AS video_key
+          FROM pg_temp.day_videos d) v
+    ORDER BY v.platform, v.video_key, v.views DESC, v.task_id
+),
+gone AS (
+    DELETE FROM dailystats_day_video_stats k
+    WHERE k.stats_date = $1
+      AND NOT EXISTS (SELECT 1 FROM used u
+                      WHERE u.platform = k.platform AND u.video_key = k.video_key)
+)
+INSERT INTO dailystats_day_video_stats AS k
+    (stats_date, platform, video_key, source, view_count, like_count, comment_count,
+     share_count, collect_count, fetched_at, run_id)
+SELECT $1, u.platform, u.video_key, u.source, u.views, u.likes, u.comments, u.shares,
+       u.collects, u.fetched_at, $2
+FROM used u
+ON CONFLICT (stats_date, platform, video_key) DO UPDATE
+SET source = EXCLUDED.source, view_count = EXCLUDED.view_count,
+    like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count,
+    share_count = EXCLUDED.share_count, collect_count = EXCLUDED.collect_count,
+    fetched_at = EXCLUDED.fetched_at, run_id = EXCLUDED.run_id
+WHERE (replace(k.source, 'live', 'cache'), k.view_count, k.like_count, k.comment_count,
+       k.share_count, k.collect_count, k.fetched_at)
+      IS DISTINCT FROM
+      (replace(EXCLUDED.source, 'live', 'cache'), EXCLUDED.view_count, EXCLUDED.like_count, EXCLUDED.comment_count,
+       EXCLUDED.share_count, EXCLUDED.collect_count, EXCLUDED.fetched_at)
+
+-- name: still_owed_providers --
+-- A settle rescan fetches nothing a stop or budget left out (spec section 7): the
+-- providers the day's latest successful scan still owed stay owed while any of their
+-- videos is still counted on last known stats or missing. $1 stats date.
+SELECT coalesce(array_agg(DISTINCT p.provider ORDER BY p.provider), '{}'::text[])
+FROM (SELECT CASE WHEN v.platform = 'yt' THEN 'youtube' ELSE 'tikhub' END AS provider
+      FROM pg_temp.day_videos v
+      WHERE v.source IN ('last_known', 'missing')) p
+WHERE p.provider = ANY(coalesce((
+    SELECT r.incomplete_providers FROM dailystats_scan_runs r
+    WHERE r.stats_date = $1 AND r.status = 'succeeded'
+    ORDER BY r.id DESC LIMIT 1), '{}'::text[]))
+
+-- name: day_scanned_before --
+-- Whether the day has had a successful scan: one that has not is always scanned full.
+SELECT EXISTS (SELECT 1 FROM dailystats_scan_runs
+               WHERE stats_date = $1 AND status = 'succeeded')
 
 -- name: drop_day_videos --
 DROP TABLE IF EXISTS pg_temp.day_videos

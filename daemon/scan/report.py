@@ -12,6 +12,7 @@ class ScanReport:
     run_id: int
     stats_date: date
     trigger: str
+    mode: str = "full"  # full, settle or incomplete (daemon.scan.day.ScanMode)
     status: str = "running"
     task_count: int = 0
     completion_count: int = 0

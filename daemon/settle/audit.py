@@ -133,8 +133,8 @@ async def _recompute(tx: Tx, config: ScanConfig, day: date) -> bool:
     await tx.execute("resolve_day_short_links")
     await tx.execute("create_day_videos", config.prefer_live, EPOCH, None)
     stored: bool = await tx.fetchval("audit_day_has_video_numbers", day)
-    if stored:
-        await tx.execute("audit_use_day_video_numbers", day)
+    if stored and not config.prefer_live:  # as a settle rescan keeps them (section 7)
+        await tx.execute("keep_day_videos", day, "settle")
     await create_node_split(tx)
     return stored
 

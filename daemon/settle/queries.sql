@@ -246,18 +246,6 @@ ORDER BY 1, coalesce(s.agent_node, w.agent_node) = '', 2
 -- Whether any scan stored the video numbers it used for this day ($1).
 SELECT EXISTS (SELECT 1 FROM dailystats_day_video_stats WHERE stats_date = $1)
 
--- name: audit_use_day_video_numbers --
--- The audit's videos take the fetched numbers the day last used (stored per day), so
--- provider drift is not drift; saved counts stay as they are now. $1 stats date.
-UPDATE pg_temp.day_videos v
-SET source = 'day', views = coalesce(d.view_count, 0), likes = coalesce(d.like_count, 0),
-    comments = coalesce(d.comment_count, 0), shares = coalesce(d.share_count, 0),
-    collects = coalesce(d.collect_count, 0)
-FROM dailystats_day_video_stats d
-WHERE d.stats_date = $1 AND d.platform = v.platform
-  AND d.video_key = coalesce(v.video_id, 's:' || v.short_link, 'c:' || v.alone_id)
-  AND v.source <> 'saved' AND d.source NOT IN ('saved', 'missing')
-
 -- name: audit_task_numbers --
 -- Each task's numbers now: its nodes' (the scan's own split, day_node_stats), which add
 -- up to the row the scan would write (a sum saturates as the row's does).

@@ -206,6 +206,67 @@ FROM task_daily_stats
 WHERE task_id = $1 AND stats_date = $2
 FOR UPDATE
 
+-- ===== resend (spec section 8): a delivered day again, X2C having lost it
+
+-- name: deliveries_resend_lock_stats --
+-- The stats rows first, the order the scan and the sender lock them in: no scan queues
+-- a new version of these task-days while their delivered version goes back in the queue.
+-- $1 stats date, $2 one task (NULL: every task of the day).
+SELECT 1 FROM task_daily_stats
+WHERE stats_date = $1 AND ($2::int IS NULL OR task_id = $2::int)
+ORDER BY task_id
+FOR UPDATE
+
+-- name: deliveries_resend --
+-- Each task's last delivered version of the day (the highest version with a 2xx
+-- recorded) back in the queue under its own id, due now, with a fresh attempt budget,
+-- sent to the task's current callback_url when it has one (as replay does); the sender
+-- timestamps and signs it anew at each attempt. Only where it is also the latest
+-- version: a task whose latest version is pending or dead is reported (`deliver`,
+-- `replay`), not resent, so no older payload is ever sent after a newer one. One in
+-- flight right now is reported too. $1 stats date, $2 one task (NULL: every task).
+WITH latest AS (
+    SELECT DISTINCT ON (d.task_id) d.id, d.task_id, d.status, d.delivered_at, d.claimed_until
+    FROM dailystats_deliveries d
+    WHERE d.stats_date = $1 AND ($2::int IS NULL OR d.task_id = $2::int)
+    ORDER BY d.task_id, d.seq DESC
+),
+delivered AS (
+    SELECT DISTINCT ON (d.task_id) d.id, d.task_id
+    FROM dailystats_deliveries d
+    WHERE d.stats_date = $1 AND ($2::int IS NULL OR d.task_id = $2::int)
+      AND d.delivered_at IS NOT NULL
+    ORDER BY d.task_id, d.seq DESC
+),
+target AS (
+    SELECT l.task_id, l.id AS latest_id, l.status AS latest_status, v.id AS delivered_id,
+           l.status = 'delivered' AND v.id = l.id
+               AND (l.claimed_until IS NULL OR l.claimed_until <= now()) AS resend
+    FROM latest l
+    LEFT JOIN delivered v ON v.task_id = l.task_id
+),
+upd AS (
+    UPDATE dailystats_deliveries d
+    SET status = 'pending',
+        attempts = 0,
+        next_attempt_at = now(),
+        claimed_until = NULL,
+        claim_token = NULL,
+        url = COALESCE((SELECT t.callback_url FROM drama_tasks t WHERE t.task_id = d.task_id),
+                       d.url),
+        url_source = CASE WHEN (SELECT t.callback_url FROM drama_tasks t
+                                WHERE t.task_id = d.task_id) IS NOT NULL
+                          THEN 'task' ELSE d.url_source END,
+        updated_at = now()
+    FROM target
+    WHERE d.id = target.latest_id AND target.resend
+    RETURNING d.id
+)
+SELECT target.task_id, target.latest_id, target.latest_status, target.delivered_id,
+       target.resend
+FROM target
+ORDER BY target.task_id
+
 -- name: deliveries_day_nodes --
 -- WEBHOOK_INCLUDE_NODES: the day's split by agent node (spec section 9), read inside the
 -- scan's transaction after the split is written. $1 stats date.

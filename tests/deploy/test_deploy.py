@@ -164,7 +164,8 @@ def _seconds(value: str) -> float:
 def test_compose_file_runs_the_daemon_and_a_trial_database() -> None:
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert set(services) == {"dailystats", "bot-db", "dailystats-trial"}
+    # prometheus: the monitoring profile (tests/deploy/test_monitoring.py)
+    assert set(services) == {"dailystats", "bot-db", "dailystats-trial", "prometheus"}
     grace = float(dict(example_lines())["SHUTDOWN_GRACE_SECONDS"])
     for name in ("dailystats", "dailystats-trial"):
         daemon = services[name]

@@ -81,6 +81,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert s.completed_statuses == ("submitted", "approved", "completed", "verified")
     assert s.youtube_api_key is None and s.webhook_max_attempts == 8
     assert s.scan_cron == "0 2 * * *"
+    assert s.settle_days == 3
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,10 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
         ("FETCH_CONCURRENCY", "0", "FETCH_CONCURRENCY:"),
         ("WEBHOOK_DEFAULT_URL", "ftp://x", "WEBHOOK_DEFAULT_URL: must be an http"),
         ("COMPLETED_STATUSES", " , ", "COMPLETED_STATUSES: needs at least one status"),
+        ("SETTLE_DAYS", "-1", "SETTLE_DAYS:"),
+        # retention never below the windows it serves (defaults: CATCHUP 3, SETTLE 3)
+        ("RETENTION_DAYS", "4", "RETENTION_DAYS: must be 0 or larger than CATCHUP_DAYS (3)"),
+        ("RETENTION_DAYS", "3", "RETENTION_DAYS: must be 0 or larger"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(

@@ -12,11 +12,13 @@ import asyncpg
 import pytest
 
 from daemon.run import metrics
+from daemon.run.dbmetrics import DbGauges
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers
 from daemon.run.lookback import OwedDay, owed_days
 from daemon.run.retention import prune
 from daemon.scan.daylock import DayLockTimeout, lock_day
+from daemon.settings import load_settings
 from daemon.store.db import Db, create_pool
 from daemon.store.queries import QUERIES
 from tests.run.daemon_logs import free_port
@@ -215,10 +217,25 @@ async def test_retention_prunes_old_rows_and_keeps_what_replay_and_status_need(
             await _delivery(c, 3, day, "superseded", new),  # recent
             await _delivery(c, 3, day, "pending", new),
             await _delivery(c, 4, day, "pending", old),  # never sent yet
+            # the last delivered version of task 5 (resend needs it) and its newer dead one
+            await _delivery(c, 5, day, "delivered", old),
+            await _delivery(c, 5, day, "dead", old),
         ]
+        await c.execute(
+            "INSERT INTO dailystats_day_video_stats (stats_date, platform, video_key, source)"
+            " VALUES ($1, 'yt', 'old', 'missing'), ($2, 'yt', 'kept', 'missing')",
+            _day(old),
+            _day(new),
+        )
 
     pruned = await prune(db, 400, batch=10)
-    assert pruned == {"scan_runs": 1, "video_stats": 25, "short_links": 1, "deliveries": 2}
+    assert pruned == {
+        "scan_runs": 1,
+        "video_stats": 25,
+        "short_links": 1,
+        "deliveries": 2,
+        "day_video_stats": 1,
+    }
 
     async with db.connection() as tx:
         c = tx.conn
@@ -230,6 +247,7 @@ async def test_retention_prunes_old_rows_and_keeps_what_replay_and_status_need(
         )
         left = {str(r["id"]) for r in await c.fetch("SELECT id FROM dailystats_deliveries")}
         assert left == set(kept) and not left & set(gone)
+        assert await c.fetchval("SELECT video_key FROM dailystats_day_video_stats") == "kept"
 
     # Nothing more to do the second time; 0 days keeps everything.
     assert set((await prune(db, 400, batch=10)).values()) == {0}
@@ -248,7 +266,7 @@ async def test_metrics_read_back_from_the_database(db: Db) -> None:
         await _delivery(tx.conn, 1, _day(3), "pending", 0)
         await _delivery(tx.conn, 2, _day(3), "dead", 0)
         await _delivery(tx.conn, 3, _day(3), "dead", 0)
-    await metrics.refresh_from_db(db)
+    await DbGauges(load_settings(database_url="postgresql://unused")).refresh(db)
     sample = metrics.REGISTRY.get_sample_value
     assert sample("dailystats_last_scan_success_timestamp_seconds") == pytest.approx(
         finished.timestamp()

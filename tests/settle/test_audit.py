@@ -54,14 +54,35 @@ def _audit(db_url: str, *extra: str, env: dict[str, str] | None = None) -> tuple
 
 
 async def test_an_untouched_day_exits_0_and_writes_nothing(db: Db, db_url: str) -> None:
+    # Task 3's video has no saved counts: its numbers were fetched (cached) for the day.
+    await db.pool.execute(
+        "INSERT INTO dailystats_video_stats (platform, video_id, status, view_count,"
+        " like_count, comment_count) VALUES ('yt', $1, 'ok', 500, 5, 1)",
+        YT[2],
+    )
     async with WebhookReceiver() as x2c:
         await _delivered_day(db, x2c)
+    # The provider's numbers move on since (another day's scan fetched them again): that
+    # is provider drift, not drift of what was paid on.
+    await db.pool.execute("UPDATE dailystats_video_stats SET view_count = 9999")
     before = await _snapshot(db)
     code, out, err = _audit(db_url)
     assert code == 0, err
+    assert "video numbers: the video numbers stored for the day" in out
     assert "nothing differs" in out
-    assert "cached stats (no video numbers stored for this day)" in out
     assert await _snapshot(db) == before
+
+    # A day scanned before per-day numbers were stored: the cached stats, and it says so.
+    await db.pool.execute("DELETE FROM dailystats_day_video_stats")
+    code, out, err = _audit(db_url, "--json")
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["days"][str(DAY)]["video_numbers"] == (
+        "cached stats (no video numbers stored for this day)"
+    )
+    assert [(f["task_id"], f["field"], f["delivered"], f["now"]) for f in report["findings"]] == [
+        (3, "yt_view_count", 500, 9999)
+    ]
 
 
 async def test_each_kind_of_difference_exits_1_naming_task_field_and_values(
