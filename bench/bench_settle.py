@@ -243,13 +243,15 @@ async def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--completions", type=int, default=1_000_000)
     parser.add_argument("--skip-audit", action="store_true")
+    parser.add_argument("--skip-report", action="store_true")
     args = parser.parse_args()
     result: dict[str, object] = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
     admin_url = await find_local_server()
     with contextlib.ExitStack() as stack:
         if admin_url is None:
             admin_url = stack.enter_context(embedded_server())
-        result["report"] = await bench_report(admin_url, args.tasks, args.days)
+        if not args.skip_report:
+            result["report"] = await bench_report(admin_url, args.tasks, args.days)
         if not args.skip_audit:
             result["audit"] = await bench_audit(admin_url, args.completions, args.tasks)
     result["load_after"] = os.getloadavg()
