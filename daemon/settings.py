@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # X2C's legacy receiver reads the secret from X-Webhook-Secret: off unless asked.
     webhook_legacy_secret_header: bool = False
     webhook_retry_interval_seconds: float = Field(30.0, gt=0, le=3600)
+    # X2C v2 has no nodes: off, the wire is unchanged. On, each stats item carries its
+    # split by agent node (spec section 9), and the open days are sent again once.
+    webhook_include_nodes: bool = False
 
     scan_cron: str = "0 2 * * *"
     # After SIGTERM, how long in-flight work may finish before it is cancelled (a

@@ -28,6 +28,13 @@ def test_demo_runs_the_whole_pipeline_without_settings() -> None:
     assert by_task[1]["yt_view_count"] == 15230 + 2210  # one video counted once
     assert by_task[3]["webhook_sent"] is False  # no callback URL: saved, not sent
     assert report["second_scan"]["deliveries_queued"] == 0
+    # The split by agent node: sample users have nodes; the nodes add up to each row.
+    nodes = report["node_stats"]
+    assert {n["agent_node"] for n in nodes} == {"north", "south", ""}  # " north " trimmed
+    for task_id, row in by_task.items():
+        parts = [n for n in nodes if n["task_id"] == task_id]
+        for column in ("total_account_count", "total_completion_count", "yt_view_count"):
+            assert sum(n[column] for n in parts) == row[column]
 
 
 def test_the_demo_screen_adds_up_and_says_why() -> None:
@@ -48,7 +55,10 @@ def test_the_demo_screen_adds_up_and_says_why() -> None:
     assert sum(int(p.split()[0]) for p in parts) == total  # every video named by its source
     assert "from the bot's saved details" in first
     assert "API calls: YouTube 1," in result.stdout and "{'" not in result.stdout
-    (task3,) = [line for line in lines if line.startswith("  3  ")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("task_daily_stats ("))
+    table = lines[start : lines.index("", start)]  # the node table follows: same task ids
+    (task3,) = [line for line in table if line.startswith("  3  ")]
     assert task3.endswith("no: no callback URL (and no WEBHOOK_DEFAULT_URL)")
-    (task1,) = [line for line in lines if line.startswith("  1  ")]
+    (task1,) = [line for line in table if line.startswith("  1  ")]
     assert task1.split()[:2] == ["1", "42"]  # our task 1 is X2C's task_id 42
+    assert any(line.startswith("split by agent node") for line in lines)

@@ -113,6 +113,14 @@ async def _run_on(url: str) -> dict[str, Any]:
                     "SELECT task_id, external_task_id, callback_url FROM drama_tasks"
                 )
             }
+            nodes = [
+                dict(r)
+                for r in await db.pool.fetch(
+                    "SELECT * FROM dailystats_node_stats WHERE stats_date = $1"
+                    " ORDER BY task_id, agent_node = '', agent_node",
+                    day,
+                )
+            ]
         finally:
             await pool.close()
         webhooks = [
@@ -144,6 +152,7 @@ async def _run_on(url: str) -> dict[str, Any]:
         "api_calls": {"youtube": len(providers.requests_to("youtube")), **providers.tikhub_calls()},
         "task_daily_stats": rows,
         "tasks": tasks,
+        "node_stats": nodes,
         "webhooks": webhooks,
     }
 
@@ -203,7 +212,11 @@ async def _sample_data(conn: asyncpg.Connection, day: date, callback: str) -> No
         SECRET,
     )
     await conn.execute(
-        "INSERT INTO users (user_id, username) SELECT u, 'demo' || u FROM generate_series(1, 12) u"
+        # Agent nodes for the split (spec section 9): two nodes, one spelled loosely, and
+        # users without one (NULL or blank: unassigned).
+        "INSERT INTO users (user_id, username, agent_node)"
+        " SELECT u, 'demo' || u, (ARRAY['north', 'south', ' north ', NULL, '  '])[u % 5 + 1]"
+        " FROM generate_series(1, 12) u"
     )
     start = datetime.combine(day, time(0))
     rows: list[tuple[Any, ...]] = [

@@ -51,7 +51,7 @@ def describe(result: dict[str, Any]) -> str:
         )
         lines.append(f"    {hook['delivery_id']} ({ok}):")
         lines.append(f"      {json.dumps(hook['body'], ensure_ascii=False)}")
-    lines += ["", *task_table(result)]
+    lines += ["", *task_table(result), "", *node_table(result)]
     lines += [
         "",
         f"Second scan of the same day: {again['rows_changed']} rows changed,"
@@ -97,16 +97,36 @@ def task_table(result: dict[str, Any]) -> list[str]:
                 sent,
             ]
         )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "task_daily_stats ('task' is drama_tasks.task_id; payloads carry X2C's task_id):",
+    title = "task_daily_stats ('task' is drama_tasks.task_id; payloads carry X2C's task_id):"
+    return [title, *_aligned(header, rows, left=(0, 7))]
+
+
+def node_table(result: dict[str, Any]) -> list[str]:
+    """dailystats_node_stats: each task's numbers split by its users' agent nodes."""
+    header = ["task", "agent node", "accounts", "completions", "yt views", "tt views", "dy views"]
+    rows = [
+        [
+            str(row["task_id"]),
+            row["agent_node"] or "(unassigned)",
+            str(row["total_account_count"]),
+            str(row["total_completion_count"]),
+            str(row["yt_view_count"]),
+            str(row["tt_view_count"]),
+            str(row["dy_view_count"]),
+        ]
+        for row in result["node_stats"]
     ]
-    for cells in [header, *rows]:
-        lines.append(
-            "  "
-            + "  ".join(
-                c.ljust(widths[i]) if i in (0, 7) else c.rjust(widths[i])
-                for i, c in enumerate(cells)
-            ).rstrip()
-        )
-    return lines
+    title = "split by agent node (a video counts for the node of its first poster in the task):"
+    return [title, *_aligned(header, rows, left=(0, 1))]
+
+
+def _aligned(header: list[str], rows: list[list[str]], left: tuple[int, ...]) -> list[str]:
+    """A table: text columns (``left``) to the left, numbers to the right."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  "
+        + "  ".join(
+            c.ljust(widths[i]) if i in left else c.rjust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+        for cells in [header, *rows]
+    ]

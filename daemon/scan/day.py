@@ -162,6 +162,7 @@ async def _scan_locked(
     if report.mode == "settle":  # it fetched nothing a stop left out: still owed
         owed: list[str] = await conn.fetchval("still_owed_providers", stats_date)
         report.incomplete_providers.extend(p for p in owed if p not in report.incomplete_providers)
+    await create_node_split(conn)  # from the videos' final numbers
     async with conn.conn.transaction():
         summary = await conn.fetchrow("upsert_day_stats", stats_date)
         assert summary is not None
@@ -173,6 +174,7 @@ async def _scan_locked(
         report.videos_stale = summary["videos_stale"]
         report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
         await conn.execute("save_day_videos", stats_date, report.run_id)
+        await conn.execute("upsert_day_node_stats", stats_date)  # same transaction as the rows
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)
     report.write_seconds = _since(phase)
@@ -182,11 +184,24 @@ def _since(started: float) -> float:
     return round(time.monotonic() - started, 3)
 
 
+async def create_node_split(conn: Tx) -> None:
+    """``day_video_nodes`` and ``day_node_stats`` from the day's completions and videos
+    (spec section 9): the scan, ``explain`` and ``audit`` build the split alike."""
+    await conn.execute("create_day_video_nodes")
+    await conn.execute("create_day_node_stats")
+
+
+async def drop_node_split(conn: Tx) -> None:
+    await conn.execute("drop_day_node_stats")
+    await conn.execute("drop_day_video_nodes")
+
+
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
         await conn.execute("drop_videos_to_fetch")
         await conn.execute("drop_day_videos")
+        await drop_node_split(conn)
         await conn.execute("unlock_day", stats_date)
     except Exception:  # the pool resets a broken connection, and that drops both
         log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)

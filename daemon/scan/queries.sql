@@ -50,9 +50,13 @@ SELECT s.id,
        dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
        dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
        dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects,
-       s.saved_at
+       s.saved_at,
+       -- The user's agent node now (spec section 9): trimmed; NULL, empty and blank are
+       -- one "unassigned" node, NULL here.
+       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node,
+       s.submitted_at
 FROM (
-    SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link,
+    SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link, ut.submitted_at,
            coalesce(ut.verified_at, ut.submitted_at) AS saved_at,
            dailystats_classify(ut.platform, ut.submission_link) AS k,
            dailystats_details(ut.verification_details) AS details
@@ -60,6 +64,7 @@ FROM (
     WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
     OFFSET 0
 ) s
+LEFT JOIN users u ON u.user_id = s.user_id
 -- Each count as text: a JSON number and a JSON string of digits read alike; anything
 -- else is judged by its JSON value (an integral number such as 100000.0 counts).
 LEFT JOIN LATERAL jsonb_to_record(s.details)
@@ -451,6 +456,130 @@ UPDATE task_daily_stats t SET
 WHERE t.stats_date = $1
   AND NOT EXISTS (SELECT 1 FROM pg_temp.day_completions c WHERE c.task_id = t.task_id)
   AND (t.total_completion_count <> 0 OR t.total_account_count <> 0)
+
+-- ======================================================================= node split
+-- The split by agent node (spec section 9). Completions and accounts fall to their
+-- user's node; a video's counts (day_videos, as the task row summed them) fall to the
+-- node of the user of its earliest completion in that task and day (submitted_at, ties
+-- lowest user_tasks.id), so a video still counts once and the nodes add up to the row.
+-- Unassigned is '' from here on, as dailystats_node_stats stores it.
+
+-- name: create_day_video_nodes --
+-- Each video of each task (day_videos' grouping, keyed as dailystats_day_video_stats
+-- keys it: the video id, 's:' || an unresolved short link, 'c:' || a lone completion)
+-- and the node it falls to. `explain` shows it beside each video.
+CREATE TEMP TABLE day_video_nodes AS
+SELECT DISTINCT ON (c.task_id, c.platform, k.video_key)
+       c.task_id, c.platform, k.video_key, coalesce(c.agent_node, '') AS agent_node
+FROM pg_temp.day_completions c
+CROSS JOIN LATERAL (SELECT coalesce(c.video_id, 's:' || c.short_link, 'c:' || c.id) AS video_key) k
+WHERE c.platform <> 'other'
+ORDER BY c.task_id, c.platform, k.video_key, c.submitted_at, c.id
+
+-- name: drop_day_video_nodes --
+DROP TABLE IF EXISTS pg_temp.day_video_nodes
+
+-- name: create_day_node_stats --
+-- The counts of upsert_day_stats, per task and node; sums saturate as the row's do.
+CREATE TEMP TABLE day_node_stats AS
+WITH video_sums AS (
+    SELECT v.task_id, n.agent_node,
+           sum(v.views) FILTER (WHERE v.platform = 'yt') AS yt_views,
+           sum(v.likes) FILTER (WHERE v.platform = 'yt') AS yt_likes,
+           sum(v.comments) FILTER (WHERE v.platform = 'yt') AS yt_comments,
+           sum(v.views) FILTER (WHERE v.platform = 'tt') AS tt_views,
+           sum(v.likes) FILTER (WHERE v.platform = 'tt') AS tt_likes,
+           sum(v.comments) FILTER (WHERE v.platform = 'tt') AS tt_comments,
+           sum(v.views) FILTER (WHERE v.platform = 'dy') AS dy_views,
+           sum(v.likes) FILTER (WHERE v.platform = 'dy') AS dy_likes,
+           sum(v.comments) FILTER (WHERE v.platform = 'dy') AS dy_comments,
+           sum(v.shares) FILTER (WHERE v.platform = 'dy') AS dy_shares,
+           sum(v.collects) FILTER (WHERE v.platform = 'dy') AS dy_collects
+    FROM pg_temp.day_videos v
+    JOIN pg_temp.day_video_nodes n
+      ON n.task_id = v.task_id AND n.platform = v.platform
+     AND n.video_key = coalesce(v.video_id, 's:' || v.short_link, 'c:' || v.alone_id)
+    GROUP BY 1, 2
+),
+accounts AS (
+    SELECT task_id, coalesce(agent_node, '') AS agent_node,
+           count(*) AS completions,
+           count(DISTINCT user_id) AS accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
+           count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
+    FROM pg_temp.day_completions
+    GROUP BY 1, 2
+)
+SELECT a.task_id, a.agent_node,
+       a.accounts::int AS total_account_count, a.completions::int AS total_completion_count,
+       a.yt_accounts::int AS yt_account_count, dailystats_clamp(s.yt_views) AS yt_view_count,
+       dailystats_clamp(s.yt_likes) AS yt_like_count, dailystats_clamp(s.yt_comments) AS yt_comment_count,
+       a.tt_accounts::int AS tt_account_count, dailystats_clamp(s.tt_views) AS tt_view_count,
+       dailystats_clamp(s.tt_likes) AS tt_like_count, dailystats_clamp(s.tt_comments) AS tt_comment_count,
+       a.dy_accounts::int AS dy_account_count, dailystats_clamp(s.dy_views) AS dy_view_count,
+       dailystats_clamp(s.dy_likes) AS dy_like_count, dailystats_clamp(s.dy_comments) AS dy_comment_count,
+       dailystats_clamp(s.dy_shares) AS dy_share_count, dailystats_clamp(s.dy_collects) AS dy_collect_count
+FROM accounts a
+LEFT JOIN video_sums s ON s.task_id = a.task_id AND s.agent_node = a.agent_node
+
+-- name: drop_day_node_stats --
+DROP TABLE IF EXISTS pg_temp.day_node_stats
+
+-- name: upsert_day_node_stats --
+-- The day's split into dailystats_node_stats, in the scan's write transaction: a row
+-- whose numbers did not change is not touched; a node left with no completions (and
+-- every node of a task that lost them all) loses its row. $1 stats date.
+WITH upserted AS (
+    INSERT INTO dailystats_node_stats AS t (
+        task_id, stats_date, agent_node,
+        total_account_count, total_completion_count,
+        yt_account_count, yt_view_count, yt_like_count, yt_comment_count,
+        tt_account_count, tt_view_count, tt_like_count, tt_comment_count,
+        dy_account_count, dy_view_count, dy_like_count, dy_comment_count,
+        dy_share_count, dy_collect_count)
+    SELECT n.task_id, $1, n.agent_node,
+           n.total_account_count, n.total_completion_count,
+           n.yt_account_count, n.yt_view_count, n.yt_like_count, n.yt_comment_count,
+           n.tt_account_count, n.tt_view_count, n.tt_like_count, n.tt_comment_count,
+           n.dy_account_count, n.dy_view_count, n.dy_like_count, n.dy_comment_count,
+           n.dy_share_count, n.dy_collect_count
+    FROM pg_temp.day_node_stats n
+    -- as upsert_day_stats: a completion of a task no longer in drama_tasks has no row
+    WHERE EXISTS (SELECT 1 FROM drama_tasks dt WHERE dt.task_id = n.task_id)
+    ON CONFLICT (task_id, stats_date, agent_node) DO UPDATE SET
+        total_account_count = EXCLUDED.total_account_count,
+        total_completion_count = EXCLUDED.total_completion_count,
+        yt_account_count = EXCLUDED.yt_account_count, yt_view_count = EXCLUDED.yt_view_count,
+        yt_like_count = EXCLUDED.yt_like_count, yt_comment_count = EXCLUDED.yt_comment_count,
+        tt_account_count = EXCLUDED.tt_account_count, tt_view_count = EXCLUDED.tt_view_count,
+        tt_like_count = EXCLUDED.tt_like_count, tt_comment_count = EXCLUDED.tt_comment_count,
+        dy_account_count = EXCLUDED.dy_account_count, dy_view_count = EXCLUDED.dy_view_count,
+        dy_like_count = EXCLUDED.dy_like_count, dy_comment_count = EXCLUDED.dy_comment_count,
+        dy_share_count = EXCLUDED.dy_share_count, dy_collect_count = EXCLUDED.dy_collect_count,
+        updated_at = now()
+    WHERE (t.total_account_count, t.total_completion_count,
+           t.yt_account_count, t.yt_view_count, t.yt_like_count, t.yt_comment_count,
+           t.tt_account_count, t.tt_view_count, t.tt_like_count, t.tt_comment_count,
+           t.dy_account_count, t.dy_view_count, t.dy_like_count, t.dy_comment_count,
+           t.dy_share_count, t.dy_collect_count)
+          IS DISTINCT FROM
+          (EXCLUDED.total_account_count, EXCLUDED.total_completion_count,
+           EXCLUDED.yt_account_count, EXCLUDED.yt_view_count, EXCLUDED.yt_like_count, EXCLUDED.yt_comment_count,
+           EXCLUDED.tt_account_count, EXCLUDED.tt_view_count, EXCLUDED.tt_like_count, EXCLUDED.tt_comment_count,
+           EXCLUDED.dy_account_count, EXCLUDED.dy_view_count, EXCLUDED.dy_like_count, EXCLUDED.dy_comment_count,
+           EXCLUDED.dy_share_count, EXCLUDED.dy_collect_count)
+    RETURNING 1
+),
+deleted AS (
+    DELETE FROM dailystats_node_stats t
+    WHERE t.stats_date = $1
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.day_node_stats n
+                      JOIN drama_tasks dt ON dt.task_id = n.task_id
+                      WHERE n.task_id = t.task_id AND n.agent_node = t.agent_node)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM upserted)::int AS upserted, (SELECT count(*) FROM deleted)::int AS deleted
 
 -- ======================================================================= status
 

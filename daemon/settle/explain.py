@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from daemon.rules.dates import day_bounds
-from daemon.scan.day import ScanConfig
+from daemon.scan.day import ScanConfig, create_node_split, drop_node_split
 from daemon.store.db import Db, Record, Tx
 
 MAX_COUNT = 2**63 - 1
@@ -64,6 +64,7 @@ class ExplainedVideo:
     counts: dict[str, int]
     saved: dict[str, int | None]
     cache: dict[str, Any] | None
+    agent_node: str | None = None  # the node its counts fall to (section 9); None: unassigned
     completions: list[ExplainedCompletion] = field(default_factory=list)
 
     @property
@@ -123,6 +124,7 @@ async def explain_day(
         try:
             videos, completions = await _classify(conn, config, stats_date, task, last_run)
         finally:
+            await drop_node_split(conn)
             await conn.execute("drop_day_videos")
             await conn.execute("drop_day_completions")
     stored = await db.fetchrow("explain_stored_row", task["task_id"], stats_date)
@@ -152,6 +154,7 @@ async def _classify(
     # "live": fetched since the last scan of the day began.
     since = last_run["started_at"] if last_run else None
     await conn.execute("create_day_videos", config.prefer_live, now - config.stats_max_age, since)
+    await create_node_split(conn)
     videos = await conn.fetch("explain_videos", task["task_id"])
     completions = await conn.fetch("explain_completions", task["task_id"])
     return videos, completions
@@ -175,6 +178,7 @@ def _video(row: Record) -> ExplainedVideo:
         counts={k: row[k] for k in COUNTS},
         saved={k: row[f"saved_{k}"] for k in COUNTS},
         cache=cache,
+        agent_node=row["agent_node"] or None,
     )
 
 

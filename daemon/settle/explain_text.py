@@ -121,7 +121,8 @@ def _video_lines(video: ExplainedVideo, keyless: Collection[str]) -> list[str]:
     counts = ", ".join(
         plural(video.counts[k], k.removesuffix("s")) for k in PLATFORM_COUNTS[video.platform]
     )
-    lines = [f"  {PLATFORM_NAMES.get(video.platform, video.platform)} {video.name}"]
+    node = video.agent_node if video.agent_node is not None else "unassigned"
+    lines = [f"  {PLATFORM_NAMES.get(video.platform, video.platform)} {video.name} (node {node})"]
     if video.source == "missing":
         lines.append(f"    missing: {missing_reason(video, keyless)}; counts 0.")
     else:

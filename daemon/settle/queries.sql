@@ -1,4 +1,5 @@
--- Named queries of daemon.settle: explain: where a task's numbers came from.
+-- Named queries of daemon.settle: explain (where a task's numbers came from), the
+-- settlement report and the drift audit.
 -- Each under a "-- name: <name> --" header, loaded by daemon/store/queries.py and called by name.
 -- Times are UTC (the pool sets it).
 
@@ -17,13 +18,18 @@ SELECT id, status, trigger, started_at, finished_at, videos_missing, videos_stal
 FROM dailystats_scan_runs WHERE stats_date = $1 ORDER BY started_at DESC, id DESC LIMIT 1
 
 -- name: explain_videos --
-SELECT platform, video_id, short_link, alone_id, completions, source, has_saved,
-       saved_views, saved_likes, saved_comments, saved_shares, saved_collects,
-       cache_status, fetched_at, partial,
-       cached_views, cached_likes, cached_comments, cached_shares, cached_collects,
-       views, likes, comments, shares, collects
-FROM pg_temp.day_videos WHERE task_id = $1
-ORDER BY platform, video_id NULLS LAST, short_link NULLS LAST, alone_id
+-- agent_node: the node the video's counts fall to (section 9; '' unassigned).
+SELECT v.platform, v.video_id, v.short_link, v.alone_id, v.completions, v.source, v.has_saved,
+       v.saved_views, v.saved_likes, v.saved_comments, v.saved_shares, v.saved_collects,
+       v.cache_status, v.fetched_at, v.partial,
+       v.cached_views, v.cached_likes, v.cached_comments, v.cached_shares, v.cached_collects,
+       v.views, v.likes, v.comments, v.shares, v.collects, n.agent_node
+FROM pg_temp.day_videos v
+LEFT JOIN pg_temp.day_video_nodes n
+  ON n.task_id = v.task_id AND n.platform = v.platform
+ AND n.video_key = coalesce(v.video_id, 's:' || v.short_link, 'c:' || v.alone_id)
+WHERE v.task_id = $1
+ORDER BY v.platform, v.video_id NULLS LAST, v.short_link NULLS LAST, v.alone_id
 
 -- name: explain_completions --
 SELECT c.id, c.user_id, c.platform, c.video_id, c.short_link, c.is_short,
@@ -40,3 +46,234 @@ SELECT * FROM task_daily_stats WHERE task_id = $1 AND stats_date = $2
 SELECT id, status, attempts, created_at, delivered_at, last_status_code
 FROM dailystats_deliveries WHERE task_id = $1 AND stats_date = $2
 ORDER BY seq DESC LIMIT 1
+
+-- ======================================================================= settlement
+-- `dailystats report` and `dailystats audit` (spec section 9). They read stored rows
+-- only. "Latest" is the highest seq of a task and day; "last delivered", the highest
+-- seq with a 2xx recorded (delivered_at is set by a 2xx only), whatever its status now.
+
+-- name: settle_deliveries --
+-- Per task and day of [$1, $2] that has a delivery: the latest version's state, and
+-- the last delivered version with the counts its body carried (absent fields: NULL).
+WITH latest AS (
+    SELECT DISTINCT ON (d.task_id, d.stats_date)
+           d.task_id, d.stats_date, d.id AS latest_id, d.status AS latest_status,
+           d.last_error AS latest_error
+    FROM dailystats_deliveries d
+    WHERE d.stats_date BETWEEN $1 AND $2
+    ORDER BY d.task_id, d.stats_date, d.seq DESC
+),
+delivered AS (
+    SELECT DISTINCT ON (d.task_id, d.stats_date)
+           d.task_id, d.stats_date, d.id AS delivered_id, d.delivered_at,
+           d.attempts AS delivered_attempts, d.body::jsonb -> 'stats' -> 0 AS item
+    FROM dailystats_deliveries d
+    WHERE d.stats_date BETWEEN $1 AND $2 AND d.delivered_at IS NOT NULL
+    ORDER BY d.task_id, d.stats_date, d.seq DESC
+)
+SELECT l.task_id, l.stats_date, l.latest_id, l.latest_status, l.latest_error,
+       v.delivered_id, v.delivered_at, v.delivered_attempts, v.item
+FROM latest l LEFT JOIN delivered v USING (task_id, stats_date)
+
+-- name: report_task_days --
+-- The report by task: every stored row of [$1, $2], the state of its latest version,
+-- and its last delivered version with the counts its body carried (a field the body
+-- left out: 0 by the payload's rules; never delivered: NULL). $3: a default URL is
+-- configured, so a task without its own URL still has a receiver. Read through a
+-- server-side cursor, as the CSV writes it: dates and ids as text.
+-- Versions are found by seq in one hash aggregate, so no body is sorted or hashed:
+-- each delivered body is parsed once, where it is read.
+WITH versions AS (
+    SELECT d.task_id, d.stats_date, max(d.seq) AS latest_seq,
+           max(d.seq) FILTER (WHERE d.delivered_at IS NOT NULL) AS delivered_seq
+    FROM dailystats_deliveries d
+    WHERE d.stats_date BETWEEN $1 AND $2
+    GROUP BY d.task_id, d.stats_date
+),
+delivered AS (
+    SELECT d.seq, d.id, d.delivered_at, d.attempts, x.*
+    FROM dailystats_deliveries d
+    CROSS JOIN LATERAL jsonb_to_record(d.body::jsonb -> 'stats' -> 0) AS x(
+        account_count bigint, yt_account_count bigint, yt_view_count bigint,
+        yt_like_count bigint, yt_comment_count bigint, tt_account_count bigint,
+        tt_view_count bigint, tt_like_count bigint, tt_comment_count bigint,
+        dy_account_count bigint, dy_view_count bigint, dy_like_count bigint,
+        dy_comment_count bigint, dy_share_count bigint, dy_collect_count bigint)
+    WHERE d.stats_date BETWEEN $1 AND $2 AND d.delivered_at IS NOT NULL
+      AND d.seq IN (SELECT delivered_seq FROM versions)
+)
+SELECT s.stats_date::text AS stats_date, s.task_id,
+       coalesce(t.external_task_id, s.external_task_id) AS external_task_id,
+       coalesce(t.project_id, s.project_id) AS project_id, t.title,
+       s.total_account_count, s.total_completion_count,
+       s.yt_account_count, s.yt_view_count, s.yt_like_count, s.yt_comment_count,
+       s.tt_account_count, s.tt_view_count, s.tt_like_count, s.tt_comment_count,
+       s.dy_account_count, s.dy_view_count, s.dy_like_count, s.dy_comment_count,
+       s.dy_share_count, s.dy_collect_count,
+       CASE WHEN l.status IS NULL
+                THEN CASE WHEN t.callback_url IS NULL AND NOT $3 THEN 'no_receiver' ELSE 'unsent' END
+            WHEN l.status = 'dead' AND l.last_error LIKE 'no receiver%' THEN 'no_receiver'
+            ELSE l.status END AS state,
+       to_char(v.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS delivered_at,
+       v.id::text AS delivery_id, v.attempts,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.account_count, 0) END AS delivered_total_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_account_count, 0) END AS delivered_yt_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_view_count, 0) END AS delivered_yt_view_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_like_count, 0) END AS delivered_yt_like_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.yt_comment_count, 0) END AS delivered_yt_comment_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_account_count, 0) END AS delivered_tt_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_view_count, 0) END AS delivered_tt_view_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_like_count, 0) END AS delivered_tt_like_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.tt_comment_count, 0) END AS delivered_tt_comment_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_account_count, 0) END AS delivered_dy_account_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_view_count, 0) END AS delivered_dy_view_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_like_count, 0) END AS delivered_dy_like_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_comment_count, 0) END AS delivered_dy_comment_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_share_count, 0) END AS delivered_dy_share_count,
+       CASE WHEN v.seq IS NOT NULL THEN coalesce(v.dy_collect_count, 0) END AS delivered_dy_collect_count
+FROM task_daily_stats s
+LEFT JOIN drama_tasks t ON t.task_id = s.task_id
+LEFT JOIN versions n ON n.task_id = s.task_id AND n.stats_date = s.stats_date
+LEFT JOIN dailystats_deliveries l ON l.seq = n.latest_seq AND l.stats_date BETWEEN $1 AND $2
+LEFT JOIN delivered v ON v.seq = n.delivered_seq
+WHERE s.stats_date BETWEEN $1 AND $2
+ORDER BY s.stats_date, s.task_id
+
+-- name: report_session --
+-- The report's own transaction: a month of rows sorted in memory, not on disk, and no
+-- JIT (its compile time alone is seconds, for a query that runs in about one).
+SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)
+
+-- name: report_node_days --
+-- The report by node: per stats date and agent node ('' unassigned) of [$1, $2], the
+-- stored split summed over tasks, how many task-days are in each state ($3 as above),
+-- and the split the last delivered versions carried where it was on the wire (none
+-- carried it: NULL).
+WITH latest AS (
+    SELECT DISTINCT ON (d.task_id, d.stats_date)
+           d.task_id, d.stats_date, d.status, d.last_error
+    FROM dailystats_deliveries d
+    WHERE d.stats_date BETWEEN $1 AND $2
+    ORDER BY d.task_id, d.stats_date, d.seq DESC
+),
+delivered AS (
+    SELECT DISTINCT ON (d.task_id, d.stats_date) d.task_id, d.stats_date, d.body
+    FROM dailystats_deliveries d
+    WHERE d.stats_date BETWEEN $1 AND $2 AND d.delivered_at IS NOT NULL
+    ORDER BY d.task_id, d.stats_date, d.seq DESC
+),
+states AS (
+    SELECT s.task_id, s.stats_date,
+           CASE WHEN l.status IS NULL
+                    THEN CASE WHEN t.callback_url IS NULL AND NOT $3 THEN 'no receiver' ELSE 'unsent' END
+                WHEN l.status = 'dead' AND l.last_error LIKE 'no receiver%' THEN 'no receiver'
+                ELSE l.status END AS state
+    FROM task_daily_stats s
+    LEFT JOIN drama_tasks t ON t.task_id = s.task_id
+    LEFT JOIN latest l ON l.task_id = s.task_id AND l.stats_date = s.stats_date
+    WHERE s.stats_date BETWEEN $1 AND $2
+),
+stored AS (
+    SELECT n.stats_date, n.agent_node, count(*) AS tasks,
+           count(*) FILTER (WHERE st.state = 'delivered') AS delivered,
+           count(*) FILTER (WHERE st.state = 'pending') AS pending,
+           count(*) FILTER (WHERE st.state = 'dead') AS dead,
+           count(*) FILTER (WHERE st.state = 'unsent') AS unsent,
+           count(*) FILTER (WHERE st.state = 'no receiver') AS no_receiver,
+           sum(n.total_account_count) AS total_account_count,
+           sum(n.total_completion_count) AS total_completion_count,
+           sum(n.yt_account_count) AS yt_account_count, sum(n.yt_view_count) AS yt_view_count,
+           sum(n.yt_like_count) AS yt_like_count, sum(n.yt_comment_count) AS yt_comment_count,
+           sum(n.tt_account_count) AS tt_account_count, sum(n.tt_view_count) AS tt_view_count,
+           sum(n.tt_like_count) AS tt_like_count, sum(n.tt_comment_count) AS tt_comment_count,
+           sum(n.dy_account_count) AS dy_account_count, sum(n.dy_view_count) AS dy_view_count,
+           sum(n.dy_like_count) AS dy_like_count, sum(n.dy_comment_count) AS dy_comment_count,
+           sum(n.dy_share_count) AS dy_share_count, sum(n.dy_collect_count) AS dy_collect_count
+    FROM dailystats_node_stats n
+    LEFT JOIN states st ON st.task_id = n.task_id AND st.stats_date = n.stats_date
+    WHERE n.stats_date BETWEEN $1 AND $2
+    GROUP BY 1, 2
+),
+wire AS (
+    SELECT v.stats_date, coalesce(x.agent_node, '') AS agent_node,
+           sum(coalesce(x.account_count, 0)) AS delivered_total_account_count,
+           sum(coalesce(x.yt_account_count, 0)) AS delivered_yt_account_count,
+           sum(coalesce(x.yt_view_count, 0)) AS delivered_yt_view_count,
+           sum(coalesce(x.yt_like_count, 0)) AS delivered_yt_like_count,
+           sum(coalesce(x.yt_comment_count, 0)) AS delivered_yt_comment_count,
+           sum(coalesce(x.tt_account_count, 0)) AS delivered_tt_account_count,
+           sum(coalesce(x.tt_view_count, 0)) AS delivered_tt_view_count,
+           sum(coalesce(x.tt_like_count, 0)) AS delivered_tt_like_count,
+           sum(coalesce(x.tt_comment_count, 0)) AS delivered_tt_comment_count,
+           sum(coalesce(x.dy_account_count, 0)) AS delivered_dy_account_count,
+           sum(coalesce(x.dy_view_count, 0)) AS delivered_dy_view_count,
+           sum(coalesce(x.dy_like_count, 0)) AS delivered_dy_like_count,
+           sum(coalesce(x.dy_comment_count, 0)) AS delivered_dy_comment_count,
+           sum(coalesce(x.dy_share_count, 0)) AS delivered_dy_share_count,
+           sum(coalesce(x.dy_collect_count, 0)) AS delivered_dy_collect_count
+    FROM delivered v
+    CROSS JOIN LATERAL jsonb_to_recordset(
+        CASE WHEN jsonb_typeof(v.body::jsonb -> 'stats' -> 0 -> 'nodes') = 'array'
+             THEN v.body::jsonb -> 'stats' -> 0 -> 'nodes' ELSE '[]'::jsonb END) AS x(
+        agent_node text, account_count bigint, yt_account_count bigint, yt_view_count bigint,
+        yt_like_count bigint, yt_comment_count bigint, tt_account_count bigint,
+        tt_view_count bigint, tt_like_count bigint, tt_comment_count bigint,
+        dy_account_count bigint, dy_view_count bigint, dy_like_count bigint,
+        dy_comment_count bigint, dy_share_count bigint, dy_collect_count bigint)
+    GROUP BY 1, 2
+)
+SELECT coalesce(s.stats_date, w.stats_date) AS stats_date,
+       coalesce(s.agent_node, w.agent_node) AS agent_node,
+       coalesce(s.tasks, 0) AS tasks, coalesce(s.delivered, 0) AS delivered,
+       coalesce(s.pending, 0) AS pending, coalesce(s.dead, 0) AS dead,
+       coalesce(s.unsent, 0) AS unsent, coalesce(s.no_receiver, 0) AS no_receiver,
+       s.total_account_count, s.total_completion_count,
+       s.yt_account_count, s.yt_view_count, s.yt_like_count, s.yt_comment_count,
+       s.tt_account_count, s.tt_view_count, s.tt_like_count, s.tt_comment_count,
+       s.dy_account_count, s.dy_view_count, s.dy_like_count, s.dy_comment_count,
+       s.dy_share_count, s.dy_collect_count,
+       w.delivered_total_account_count, w.delivered_yt_account_count,
+       w.delivered_yt_view_count, w.delivered_yt_like_count, w.delivered_yt_comment_count,
+       w.delivered_tt_account_count, w.delivered_tt_view_count, w.delivered_tt_like_count,
+       w.delivered_tt_comment_count, w.delivered_dy_account_count, w.delivered_dy_view_count,
+       w.delivered_dy_like_count, w.delivered_dy_comment_count, w.delivered_dy_share_count,
+       w.delivered_dy_collect_count
+FROM stored s
+FULL JOIN wire w ON w.stats_date = s.stats_date AND w.agent_node = s.agent_node
+ORDER BY 1, coalesce(s.agent_node, w.agent_node) = '', 2
+
+-- name: audit_day_has_video_numbers --
+-- Whether any scan stored the video numbers it used for this day ($1).
+SELECT EXISTS (SELECT 1 FROM dailystats_day_video_stats WHERE stats_date = $1)
+
+-- name: audit_task_numbers --
+-- Each task's numbers now: its nodes' (the scan's own split, day_node_stats), which add
+-- up to the row the scan would write (a sum saturates as the row's does).
+SELECT n.task_id, dt.project_id, dt.external_task_id, dt.duration,
+       dailystats_clamp(sum(n.total_account_count)) AS total_account_count,
+       dailystats_clamp(sum(n.total_completion_count)) AS total_completion_count,
+       dailystats_clamp(sum(n.yt_account_count)) AS yt_account_count,
+       dailystats_clamp(sum(n.yt_view_count)) AS yt_view_count,
+       dailystats_clamp(sum(n.yt_like_count)) AS yt_like_count,
+       dailystats_clamp(sum(n.yt_comment_count)) AS yt_comment_count,
+       dailystats_clamp(sum(n.tt_account_count)) AS tt_account_count,
+       dailystats_clamp(sum(n.tt_view_count)) AS tt_view_count,
+       dailystats_clamp(sum(n.tt_like_count)) AS tt_like_count,
+       dailystats_clamp(sum(n.tt_comment_count)) AS tt_comment_count,
+       dailystats_clamp(sum(n.dy_account_count)) AS dy_account_count,
+       dailystats_clamp(sum(n.dy_view_count)) AS dy_view_count,
+       dailystats_clamp(sum(n.dy_like_count)) AS dy_like_count,
+       dailystats_clamp(sum(n.dy_comment_count)) AS dy_comment_count,
+       dailystats_clamp(sum(n.dy_share_count)) AS dy_share_count,
+       dailystats_clamp(sum(n.dy_collect_count)) AS dy_collect_count
+FROM pg_temp.day_node_stats n
+JOIN drama_tasks dt ON dt.task_id = n.task_id
+GROUP BY n.task_id, dt.project_id, dt.external_task_id, dt.duration
+
+-- name: audit_node_numbers --
+SELECT * FROM pg_temp.day_node_stats
+
+-- name: audit_delivered_tasks --
+-- Tasks of the day ($1) that have a delivery, with X2C's id for the findings.
+SELECT t.task_id, t.external_task_id FROM drama_tasks t
+WHERE t.task_id = ANY($1::int[])

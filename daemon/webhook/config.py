@@ -28,6 +28,8 @@ class DeliveryConfig:
     concurrency: int = 16
     legacy_secret_header: bool = False
     lease_seconds: float = default_lease(15.0)
+    # Each stats item carries its split by agent node as "nodes" (spec section 9).
+    include_nodes: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:
@@ -42,4 +44,5 @@ class DeliveryConfig:
             concurrency=settings.webhook_concurrency,
             legacy_secret_header=settings.webhook_legacy_secret_header,
             lease_seconds=default_lease(settings.webhook_timeout_seconds),
+            include_nodes=settings.webhook_include_nodes,
         )

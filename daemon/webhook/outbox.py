@@ -20,6 +20,7 @@ from daemon.store.db import Db, Tx
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig
+from daemon.webhook.nodes import counted_row, day_nodes
 from daemon.webhook.payload import StatsRow, build_payload, encode_body
 
 log = structlog.get_logger()
@@ -29,25 +30,6 @@ STATS_RESPONSE_LIMIT = 1000
 DELIVERY_RESPONSE_LIMIT = 4096
 ERROR_LIMIT = 1000
 STATUSES = ("pending", "delivered", "dead", "superseded")
-
-_COUNT_FIELDS = (
-    "total_account_count",
-    "total_completion_count",
-    "yt_account_count",
-    "yt_view_count",
-    "yt_like_count",
-    "yt_comment_count",
-    "tt_account_count",
-    "tt_view_count",
-    "tt_like_count",
-    "tt_comment_count",
-    "dy_account_count",
-    "dy_view_count",
-    "dy_like_count",
-    "dy_comment_count",
-    "dy_share_count",
-    "dy_collect_count",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +74,15 @@ class ReplayReport:
     refused: list[ReplayRefusal]
 
 
-def stats_row(record: Any, stats_date: date) -> StatsRow:
-    """A StatsRow from a deliveries_enqueue_candidates row."""
-    counts = {name: int(record[name] or 0) for name in _COUNT_FIELDS}
-    return StatsRow(
-        stats_date=stats_date,
+def stats_row(record: Any, stats_date: date, nodes: tuple[StatsRow, ...] | None = None) -> StatsRow:
+    """A StatsRow from a deliveries_enqueue_candidates row (``nodes``: its split, when sent)."""
+    return counted_row(
+        record,
+        stats_date,
         project_id=record["project_id"],
         external_task_id=record["external_task_id"],
         duration=record["duration"],
-        **counts,
+        nodes=nodes,
     )
 
 
@@ -112,6 +94,8 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
     """
     # Rows are asyncpg Records, read by column name (typed Any: asyncpg has no stubs).
     rows: list[Any] = await tx.fetch("deliveries_enqueue_candidates", stats_date)
+    # The split on the wire (spec section 9): a change in it alone is a changed payload.
+    nodes = await day_nodes(tx, stats_date) if cfg.include_nodes else None
     task_ids: list[int] = []
     urls: list[str] = []
     bodies: list[str] = []
@@ -123,7 +107,9 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
             url, source = cfg.default_url, "default"
         if not url:
             continue  # no URL: the row is saved, nothing is sent
-        body = encode_body(build_payload(stats_row(row, stats_date), cfg.site_name)).decode()
+        split = None if nodes is None else nodes.get(row["task_id"], ())
+        payload = build_payload(stats_row(row, stats_date, split), cfg.site_name)
+        body = encode_body(payload).decode()
         # Same bytes: X2C already has (or will get) exactly this. A changed URL or secret
         # alone is not a changed payload; a waiting delivery reads the receiver anew at
         # each attempt (spec section 6).

@@ -41,6 +41,15 @@ class StatsRow:
     dy_comment_count: int = 0
     dy_share_count: int = 0
     dy_collect_count: int = 0
+    # WEBHOOK_INCLUDE_NODES (spec section 9): the task's split by agent node, sent as
+    # "nodes"; None: not sent. Each is a StatsRow of counts with its agent_node set.
+    nodes: tuple[StatsRow, ...] | None = None
+    agent_node: str | None = None  # on a node: None is unassigned
+
+
+def node_order(node: str | None) -> tuple[bool, str]:
+    """By node (code points, whatever the database's collation), unassigned last."""
+    return (not node, node or "")
 
 
 def stats_item(row: StatsRow) -> dict[str, Any]:
@@ -54,6 +63,22 @@ def stats_item(row: StatsRow) -> dict[str, Any]:
     if row.duration is not None:
         item["duration"] = row.duration
     item["stats_date"] = row.stats_date.isoformat()
+    _counts(row, item)
+    if row.nodes is not None:
+        item["nodes"] = [
+            node_item(n) for n in sorted(row.nodes, key=lambda n: node_order(n.agent_node))
+        ]
+    return item
+
+
+def node_item(node: StatsRow) -> dict[str, Any]:
+    """One element of an item's "nodes": the item's own field rules."""
+    item: dict[str, Any] = {"agent_node": node.agent_node or None}
+    _counts(node, item)
+    return item
+
+
+def _counts(row: StatsRow, item: dict[str, Any]) -> None:
     item["account_count"] = row.total_account_count
     for platform, fields in _PLATFORM_FIELDS:
         accounts: int = getattr(row, f"{platform}_account_count")
@@ -65,7 +90,6 @@ def stats_item(row: StatsRow) -> dict[str, Any]:
             value: int = getattr(row, f"{platform}_{field}_count")
             if value > 0:
                 item[f"{platform}_{field}_count"] = value
-    return item
 
 
 def build_payload(row: StatsRow, site_name: str) -> dict[str, Any]:

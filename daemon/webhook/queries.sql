@@ -273,3 +273,8 @@ SELECT target.task_id, target.latest_id, target.latest_status, target.delivered_
        target.resend
 FROM target
 ORDER BY target.task_id
+
+-- name: deliveries_day_nodes --
+-- WEBHOOK_INCLUDE_NODES: the day's split by agent node (spec section 9), read inside the
+-- scan's transaction after the split is written. $1 stats date.
+SELECT * FROM dailystats_node_stats WHERE stats_date = $1
