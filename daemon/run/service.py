@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
+from daemon.run.classifier import classify_loop
 from daemon.run.health import start_health_server
 from daemon.run.liveness import Workers, wait_any, watchdog
 from daemon.run.lookback import owed_days
@@ -97,6 +98,20 @@ async def serve(settings: Settings) -> int:
         workers = Workers()
         workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now))
         workers.start("retry", retry_loop(db, settings, stop, deliver_now))
+        if settings.classify_interval_seconds:
+            # The settle window (SETTLE_DAYS, issue 14) when this build has it, else 3.
+            settle_days = int(getattr(settings, "settle_days", 3))
+            workers.start(
+                "classify",
+                classify_loop(
+                    db,
+                    zone,
+                    settings.completed_statuses,
+                    settle_days,
+                    settings.classify_interval_seconds,
+                    stop,
+                ),
+            )
         metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
         health = None
         if settings.health_port:

@@ -26,13 +26,13 @@ from daemon.store.db import Tx
 
 __all__ = [
     "DaySync",
+    "apply_batch",
     "build_day_completions",
     "classify_day",
     "classify_key",
     "day_is_classified",
-    "prepare_day",
-    "apply_batch",
     "finish_day",
+    "prepare_day",
     "refresh_user_nodes",
 ]
 
@@ -114,9 +114,7 @@ async def finish_day(conn: Tx) -> None:
     await conn.execute("drop_day_sync")
 
 
-async def classify_day(
-    conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]
-) -> int:
+async def classify_day(conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]) -> int:
     """Bring the day's classification up to date at once; the caller holds its lock.
     Returns how many ids were looked at again (0: nothing had changed)."""
     if await day_is_classified(conn, stats_date, zone, statuses):

@@ -301,13 +301,15 @@ FROM (SELECT count(*) AS n,
 LEFT JOIN dailystats_classified_days d ON d.stats_date = $4
 
 -- name: classify_open_day --
--- The day's record, created on first use; true when its rows were classified under
--- other settings ($2), so every one of them is classified again.
+-- The day's record, created on first use; true when every stored row of the day is
+-- to be classified again: the record is new (rows left by a pruned one are not in its
+-- fingerprint), or its rows were classified under other settings ($2).
 WITH made AS (
     INSERT INTO dailystats_classified_days (stats_date, classify_key) VALUES ($1, $2)
-    ON CONFLICT (stats_date) DO NOTHING RETURNING classify_key
+    ON CONFLICT (stats_date) DO NOTHING RETURNING 1
 )
-SELECT coalesce((SELECT classify_key FROM made), (SELECT classify_key FROM dailystats_classified_days WHERE stats_date = $1)) <> $2
+SELECT EXISTS (SELECT 1 FROM made)
+       OR (SELECT classify_key FROM dailystats_classified_days WHERE stats_date = $1) <> $2
 
 -- name: create_day_sync --
 -- The ids whose stored classification may be wrong: rows of the day that are new or
@@ -525,10 +527,13 @@ SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
     videos_stale = $10
 WHERE stats_date = $1
 
--- name: prune_classified_day --
--- A day no longer open: its record first (a later scan of it classifies it afresh),
--- then its rows, $2 at most per call.
-DELETE FROM dailystats_classified_days WHERE stats_date < $1
+-- name: closed_classified_days --
+SELECT stats_date FROM dailystats_classified_days WHERE stats_date < $1 ORDER BY stats_date
+
+-- name: forget_classified_day --
+-- A day no longer open: its record first, under its lock (a later scan of it then
+-- classifies it afresh), then its rows (prune_classified_rows).
+DELETE FROM dailystats_classified_days WHERE stats_date = $1
 
 -- name: prune_classified_rows --
 DELETE FROM dailystats_completions
