@@ -46,7 +46,13 @@ CREATE TABLE IF NOT EXISTS dailystats_classified_days (
     completion_count INTEGER,
     video_count      INTEGER,
     videos_missing   INTEGER,
-    videos_stale     INTEGER
+    videos_stale     INTEGER,
+    -- What a rescan with providers would still fetch for the day: the platforms of
+    -- its videos without fetched stats (missing, last known; live_first: saved), its
+    -- unresolved short links, and when the fetched stats it used go stale.
+    fetch_platforms  TEXT[],
+    unresolved_links INTEGER,
+    fetch_due_at     TIMESTAMPTZ
 );
 
 -- A link classified once (its host's platform, the video id it names, whether it is a

@@ -12,6 +12,7 @@ for one short transaction, so a scan that arrives meanwhile waits for that batch
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -42,6 +43,8 @@ class PassReport:
     days_changed: int = 0
     rows_looked_at: int = 0
     days_busy: int = 0  # being scanned: left to the scan
+    # The longest a day's lock was held by one batch: what a scan may have waited.
+    longest_lock_seconds: float = 0.0
     nodes_changed: bool = False
 
 
@@ -72,23 +75,27 @@ async def classify_pass(
             report.rows_looked_at += sync.count
             try:
                 for first in range(0, max(sync.count, 1), batch):
-                    if not await _apply_locked(conn, sync, first, batch):
+                    held = await _apply_locked(conn, sync, first, batch)
+                    if held is None:
                         report.days_busy += 1
                         break
+                    report.longest_lock_seconds = max(report.longest_lock_seconds, held)
             finally:
                 await finish_day(conn)
     return report
 
 
-async def _apply_locked(conn: Tx, sync: DaySync, first: int, batch: int) -> bool:
+async def _apply_locked(conn: Tx, sync: DaySync, first: int, batch: int) -> float | None:
+    """One batch under the day's lock; how long it was held, or None when busy."""
     day = sync.stats_date
     if not await conn.fetchval("try_lock_day", day):
-        return False
+        return None
+    started = time.monotonic()
     try:
         await apply_batch(conn, sync, first, first + batch)
     finally:
         await conn.execute("unlock_day", day)
-    return True
+    return time.monotonic() - started
 
 
 async def prune_closed_days(db: Db, oldest_open: date, *, batch: int = PRUNE_BATCH) -> int:

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # Rows classified per transaction by the intraday pass (each under the day's lock).
-BATCH = 20_000
+BATCH = 5_000
 
 
 def classify_key(zone: ZoneInfo, statuses: Sequence[str]) -> str:
@@ -84,6 +84,7 @@ async def prepare_day(
     await conn.execute("drop_day_sync")
     status = await conn.execute("create_day_sync", start, end, list(statuses), stats_date, rekey)
     count = int(status.split()[-1])
+    await conn.execute("analyze_day_sync")
     return DaySync(stats_date, start, end, list(statuses), key, rekey, count)
 
 
@@ -94,9 +95,11 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
     async with conn.conn.transaction():
         await conn.execute("create_day_batch", first, last)
         try:
+            await conn.execute("analyze_day_batch")
             await conn.execute("classify_lock_days", day)
             await conn.execute("classify_save_links", day)
             await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
+            await conn.execute("analyze_day_new")
             changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
             await conn.execute("classify_unstore")
             await conn.execute("classify_store", day)

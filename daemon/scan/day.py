@@ -136,7 +136,7 @@ async def _scan_locked(
     key = aggregate_key(config, enqueue)
     tasks_key: str = await conn.fetchval("tasks_key")
     last = await conn.fetchrow("day_unchanged", stats_date, key, tasks_key)
-    if last is not None and live is None:
+    if last is not None and not _fetch_due(last, live):
         report.classify_seconds = _since(phase)
         _unchanged(report, last)
         return
@@ -188,6 +188,8 @@ async def _scan_locked(
             report.video_count,
             report.videos_missing,
             report.videos_stale,
+            config.prefer_live,
+            config.stats_max_age,
         )
     report.write_seconds = _since(phase)
 
@@ -201,6 +203,23 @@ def aggregate_key(config: ScanConfig, enqueue: Enqueue | None) -> str:
         outbox = f"unknown:{id(enqueue)}:{time.monotonic_ns()}"
     text = f"{config.prefer_live}|{config.stats_max_age.total_seconds()}|{outbox}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fetch_due(last: Record, live: LiveFetch | None) -> bool:
+    """Whether a scan with these providers could fetch or resolve anything for a day
+    that is otherwise unchanged: an unresolved short link (no key needed), fetched
+    stats gone stale, or videos without fetched stats on a platform whose provider has
+    a key (a full scan's refresh, spec section 7)."""
+    if live is None:
+        return False
+    if last["unresolved_links"] or last["fetch_due"]:
+        return True
+    keys = {
+        "yt": live.config.youtube_api_key,
+        "tt": live.config.tikhub_api_key,
+        "dy": live.config.tikhub_api_key,
+    }
+    return any(keys.get(p) for p in last["fetch_platforms"] or ())
 
 
 def _unchanged(report: ScanReport, last: Record) -> None:

@@ -327,6 +327,17 @@ WHERE $5 OR c.id IS NULL OR s.id IS NULL OR c.x <> s.row_xmin
 -- name: drop_day_sync --
 DROP TABLE IF EXISTS pg_temp.day_sync
 
+-- name: analyze_day_sync --
+-- Temporary tables have no statistics until analysed: without them the joins below
+-- are planned for a guess.
+ANALYZE pg_temp.day_sync
+
+-- name: analyze_day_batch --
+ANALYZE pg_temp.day_batch
+
+-- name: analyze_day_new --
+ANALYZE pg_temp.day_new
+
 -- name: create_day_batch --
 CREATE TEMP TABLE day_batch AS SELECT id FROM pg_temp.day_sync WHERE n > $1 AND n <= $2
 
@@ -509,8 +520,10 @@ FROM drama_tasks
 -- The numbers of the day's last aggregation, when nothing it read has changed since:
 -- the day's classified rows ($1), the settings and payload settings ($2), the tasks
 -- ($3), and no short link resolved or video stats fetched since it began (less a
--- margin for writers still committing then).
-SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale
+-- margin for writers still committing then). With what a rescan would still fetch.
+SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale,
+       d.fetch_platforms, d.unresolved_links,
+       coalesce(d.fetch_due_at <= now(), false) AS fetch_due
 FROM dailystats_classified_days d
 WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
   AND d.aggregate_key = $2 AND d.tasks_key = $3
@@ -520,11 +533,20 @@ WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
                   WHERE v.fetched_at >= d.aggregated_at - interval '10 seconds')
 
 -- name: record_aggregate --
--- In the transaction that writes the day's numbers: what they were computed from.
+-- In the transaction that writes the day's numbers: what they were computed from, and
+-- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age).
 UPDATE dailystats_classified_days
 SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
     task_count = $6, completion_count = $7, video_count = $8, videos_missing = $9,
-    videos_stale = $10
+    videos_stale = $10,
+    fetch_platforms = (SELECT coalesce(array_agg(DISTINCT v.platform), '{}')
+                       FROM pg_temp.day_videos v
+                       WHERE v.source IN ('missing', 'last_known')
+                          OR ($11 AND v.source = 'saved')),
+    unresolved_links = (SELECT count(*) FROM pg_temp.day_videos v
+                        WHERE v.short_link IS NOT NULL),
+    fetch_due_at = (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
+                    WHERE v.source IN ('cache', 'live')) + $12::interval
 WHERE stats_date = $1
 
 -- name: closed_classified_days --
