@@ -183,9 +183,7 @@ async def _pass(url: str) -> dict[str, object]:
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
         started = time.perf_counter()
-        report = await classify_pass(
-            Db(pool), ZoneInfo("UTC"), DEFAULT_COMPLETED_STATUSES, [DAY]
-        )
+        report = await classify_pass(Db(pool), ZoneInfo("UTC"), DEFAULT_COMPLETED_STATUSES, [DAY])
         seconds = time.perf_counter() - started
     finally:
         await pool.close()
