@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS dailystats_classified_days (
     change_seq       BIGINT NOT NULL DEFAULT 1,
     aggregated_seq   BIGINT,
     aggregated_at    TIMESTAMPTZ,        -- when that scan began to aggregate
+    -- The newest fetched stats and short-link answer it could read: anything newer is
+    -- an input it did not have.
+    stats_mark       TIMESTAMPTZ,
+    links_mark       TIMESTAMPTZ,
     aggregate_key    TEXT,               -- the settings its numbers and payloads used
     tasks_key        TEXT,               -- fingerprint of drama_tasks it read
     task_count       INTEGER,

@@ -162,7 +162,8 @@ async def _scan_locked(
         return
 
     phase = time.monotonic()
-    aggregated_at: datetime = await conn.fetchval("db_now")
+    marks = await conn.fetchrow("aggregate_marks")
+    assert marks is not None
     await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
     async with conn.conn.transaction():
         summary = await conn.fetchrow("upsert_day_stats", stats_date)
@@ -180,7 +181,7 @@ async def _scan_locked(
             "record_aggregate",
             stats_date,
             seq,
-            aggregated_at,
+            marks["at"],
             key,
             tasks_key,
             report.task_count,
@@ -190,6 +191,8 @@ async def _scan_locked(
             report.videos_stale,
             config.prefer_live,
             config.stats_max_age,
+            marks["stats_mark"],
+            marks["links_mark"],
         )
     report.write_seconds = _since(phase)
 

@@ -519,8 +519,8 @@ FROM drama_tasks
 -- name: day_unchanged --
 -- The numbers of the day's last aggregation, when nothing it read has changed since:
 -- the day's classified rows ($1), the settings and payload settings ($2), the tasks
--- ($3), and no short link resolved or video stats fetched since it began (less a
--- margin for writers still committing then). With what a rescan would still fetch.
+-- ($3), and no short link resolved or video stats fetched after what it could read.
+-- With what a rescan would still fetch.
 SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale,
        d.fetch_platforms, d.unresolved_links,
        coalesce(d.fetch_due_at <= now(), false) AS fetch_due
@@ -528,15 +528,24 @@ FROM dailystats_classified_days d
 WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
   AND d.aggregate_key = $2 AND d.tasks_key = $3
   AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
-                  WHERE s.resolved_at >= d.aggregated_at - interval '10 seconds')
+                  WHERE s.resolved_at > coalesce(d.links_mark, '-infinity'))
   AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats v
-                  WHERE v.fetched_at >= d.aggregated_at - interval '10 seconds')
+                  WHERE v.fetched_at > coalesce(d.stats_mark, '-infinity'))
+
+-- name: aggregate_marks --
+-- Read just before the day is aggregated: the newest inputs it can see. (A writer
+-- still committing then, with an older time, is the one thing this can miss: the
+-- fetches and answers of another scan's statement in flight at that instant.)
+SELECT now() AS at,
+       (SELECT max(fetched_at) FROM dailystats_video_stats) AS stats_mark,
+       (SELECT max(resolved_at) FROM dailystats_short_links) AS links_mark
 
 -- name: record_aggregate --
 -- In the transaction that writes the day's numbers: what they were computed from, and
 -- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age).
 UPDATE dailystats_classified_days
 SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
+    stats_mark = $13, links_mark = $14,
     task_count = $6, completion_count = $7, video_count = $8, videos_missing = $9,
     videos_stale = $10,
     fetch_platforms = (SELECT coalesce(array_agg(DISTINCT v.platform), '{}')
