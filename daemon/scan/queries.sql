@@ -487,8 +487,11 @@ SELECT EXISTS (
     WHERE n.agent_node IS DISTINCT FROM nullif(btrim(u.agent_node), ''))
 
 -- name: mark_all_days_changed --
--- A node changed: every classified day's numbers may have.
+-- A node changed: every classified day's numbers may have. Locked in date order, as
+-- classify_lock_days does, so the two never deadlock.
 UPDATE dailystats_classified_days SET change_seq = change_seq + 1
+WHERE stats_date IN (SELECT stats_date FROM dailystats_classified_days
+                     ORDER BY stats_date FOR UPDATE)
 
 -- name: refresh_user_nodes --
 UPDATE dailystats_user_nodes n SET agent_node = c.node
