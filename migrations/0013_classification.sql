@@ -70,7 +70,6 @@ CREATE TABLE IF NOT EXISTS dailystats_links (
     short_link  TEXT,
     seen_on     DATE NOT NULL            -- the latest stats date that used it
 );
-CREATE INDEX IF NOT EXISTS dailystats_links_seen_idx ON dailystats_links (seen_on);
 
 -- The node of each user of the classified days as last seen, so a node change is
 -- noticed without reading a day's rows (a changed node makes every open day changed).

@@ -100,7 +100,11 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
             await conn.execute("classify_save_links", day)
             await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
             await conn.execute("analyze_day_new")
-            changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
+            # Afresh: every day it touches counts as changed (no row by row comparison).
+            if sync.rekey:
+                changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
+            else:
+                changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
             await conn.execute("classify_unstore")
             await conn.execute("classify_store", day)
             await conn.execute("classify_seen_users")

@@ -433,6 +433,12 @@ UNION
 SELECT n.stats_date FROM pg_temp.day_new n
 WHERE NOT EXISTS (SELECT 1 FROM dailystats_completions c WHERE c.id = n.id)
 
+-- name: classify_batch_days --
+-- When every row is classified afresh: the day, and the days its rows were stored under.
+SELECT $1::date AS stats_date
+UNION
+SELECT c.stats_date FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
+
 -- name: classify_unstore --
 -- The batch's stored rows go (replaced below), and their days' fingerprints with them.
 WITH old AS (
