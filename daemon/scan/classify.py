@@ -38,6 +38,8 @@ __all__ = [
 
 # Rows classified per transaction by the intraday pass (each under the day's lock).
 BATCH = 5_000
+# New links in one batch beyond which the links table's statistics are refreshed.
+ANALYZE_AFTER = 10_000
 
 
 def classify_key(zone: ZoneInfo, statuses: Sequence[str]) -> str:
@@ -63,14 +65,16 @@ async def day_is_classified(
 ) -> bool:
     """True when the day's stored rows are exactly the bot's completions of the day."""
     start, end = day_bounds(stats_date, zone)
-    same: bool = await conn.fetchval(
-        "classify_fingerprint",
-        start,
-        end,
-        list(statuses),
-        stats_date,
-        classify_key(zone, statuses),
-    )
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        same: bool = await conn.fetchval(
+            "classify_fingerprint",
+            start,
+            end,
+            list(statuses),
+            stats_date,
+            classify_key(zone, statuses),
+        )
     return same
 
 
@@ -82,7 +86,11 @@ async def prepare_day(
     key = classify_key(zone, statuses)
     rekey: bool = await conn.fetchval("classify_open_day", stats_date, key)
     await conn.execute("drop_day_sync")
-    status = await conn.execute("create_day_sync", start, end, list(statuses), stats_date, rekey)
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        status = await conn.execute(
+            "create_day_sync", start, end, list(statuses), stats_date, rekey
+        )
     count = int(status.split()[-1])
     await conn.execute("analyze_day_sync")
     return DaySync(stats_date, start, end, list(statuses), key, rekey, count)
@@ -92,29 +100,39 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
     """Classify the ids numbered ``(first, last]`` of the comparison as their rows are
     now, in one transaction; the caller holds the day's lock."""
     day = sync.stats_date
+    whole = first == 0 and last >= sync.count
     async with conn.conn.transaction():
-        await conn.execute("create_day_batch", first, last)
-        try:
+        await conn.execute("jit_off")
+        if whole:
+            await conn.execute("create_day_batch_all")
+        else:
+            await conn.execute("create_day_batch", first, last)
             await conn.execute("analyze_day_batch")
-            await conn.execute("classify_lock_days", day)
-            await conn.execute("classify_save_links", day)
-            await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
-            await conn.execute("analyze_day_new")
-            # Afresh: every day it touches counts as changed (no row by row comparison).
-            if sync.rekey:
-                changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
-            else:
-                changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
-            await conn.execute("classify_unstore")
-            await conn.execute("classify_store", day)
-            await conn.execute("classify_seen_users")
-            if changed:
-                await conn.execute("classify_mark_changed", sorted(set(changed)))
-            if sync.rekey and last >= sync.count:
-                await conn.execute("classify_set_key", day, sync.key)
-        finally:
-            await conn.execute("drop_day_new")
-            await conn.execute("drop_day_batch")
+        await conn.execute("classify_lock_days", day)
+        await conn.execute("create_day_links")
+        await conn.execute("analyze_day_links")
+        await conn.execute("classify_known_links", day)
+        saved = await conn.execute("classify_save_links", day)
+        if int(saved.split()[-1]) > ANALYZE_AFTER:
+            await conn.execute("analyze_links")  # planned with its new size below
+        await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
+        await conn.execute("analyze_day_new")
+        # Afresh: every day it touches counts as changed (no row by row comparison).
+        if sync.rekey:
+            changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
+        else:
+            changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
+        await conn.execute("classify_unstore")
+        await conn.execute("classify_store", day)
+        await conn.execute("classify_seen_users")
+        if changed:
+            await conn.execute("classify_mark_changed", sorted(set(changed)))
+        if sync.rekey and last >= sync.count:
+            await conn.execute("classify_set_key", day, sync.key)
+        # (On an error the transaction's rollback drops these with it.)
+        await conn.execute("drop_day_links")
+        await conn.execute("drop_day_new")
+        await conn.execute("drop_day_batch_view" if whole else "drop_day_batch")
 
 
 async def finish_day(conn: Tx) -> None:
@@ -149,6 +167,8 @@ async def build_day_completions(conn: Tx, stats_date: date) -> int:
     """``pg_temp.day_completions`` from the day's classification; returns the day's
     change counter it reflects (read first: a change after it makes the day changed)."""
     seq: int = await conn.fetchval("day_change_seq", stats_date)
-    await conn.execute("build_day_completions", stats_date)
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        await conn.execute("build_day_completions", stats_date)
     await conn.execute("analyze_day_completions")
     return seq

@@ -341,8 +341,19 @@ ANALYZE pg_temp.day_new
 -- name: create_day_batch --
 CREATE TEMP TABLE day_batch AS SELECT id FROM pg_temp.day_sync WHERE n > $1 AND n <= $2
 
+-- name: create_day_batch_all --
+-- Every id of the comparison at once (the scan's case): no copy.
+CREATE TEMP VIEW day_batch AS SELECT id FROM pg_temp.day_sync
+
 -- name: drop_day_batch --
 DROP TABLE IF EXISTS pg_temp.day_batch
+
+-- name: drop_day_batch_view --
+DROP VIEW IF EXISTS pg_temp.day_batch
+
+-- name: jit_off --
+-- Just-in-time compilation costs more than it saves on these one-pass statements.
+SET LOCAL jit = off
 
 -- name: classify_lock_days --
 -- The records of the days the batch writes to, locked in one order (no deadlock with
@@ -354,26 +365,40 @@ WHERE stats_date = $1
 ORDER BY stats_date
 FOR UPDATE
 
--- name: classify_save_links --
--- The batch's links not classified before, classified once each; links seen again
--- are marked used on this day (they are pruned with the days that used them).
-WITH l AS (
-    SELECT DISTINCT ut.submission_link AS link
-    FROM user_tasks ut JOIN pg_temp.day_batch b ON b.id = ut.id
-    WHERE ut.submission_link IS NOT NULL AND octet_length(ut.submission_link) <= 2000
-),
-touched AS (
+-- name: create_day_links --
+-- The batch's distinct links (those short enough to be kept).
+CREATE TEMP TABLE day_links AS
+SELECT DISTINCT ut.submission_link AS link
+FROM user_tasks ut JOIN pg_temp.day_batch b ON b.id = ut.id
+WHERE ut.submission_link IS NOT NULL AND octet_length(ut.submission_link) <= 2000
+
+-- name: classify_known_links --
+-- Links classified before are marked used on this day (they are pruned with the days
+-- that used them) and left out of day_links, which keeps only the new ones.
+WITH touched AS (
     UPDATE dailystats_links x SET seen_on = $1
-    FROM l WHERE x.link = l.link AND x.seen_on < $1
+    FROM pg_temp.day_links l WHERE x.link = l.link AND x.seen_on < $1
 )
+DELETE FROM pg_temp.day_links l USING dailystats_links x WHERE x.link = l.link
+
+-- name: classify_save_links --
+-- The new links, each classified once. (Nothing here reads dailystats_links: a scan
+-- of the table being inserted into, planned while it was empty, would be repeated
+-- for every row.)
 INSERT INTO dailystats_links (link, platform, video_id, is_short, short_link, seen_on)
 SELECT k.link, nullif((k.c).platform, 'other'), (k.c).video_id, (k.c).is_short,
        CASE WHEN (k.c).is_short THEN dailystats_short_link(k.link) END, $1
-FROM (SELECT l.link, dailystats_classify(NULL, l.link) AS c
-      FROM l
-      WHERE NOT EXISTS (SELECT 1 FROM dailystats_links x WHERE x.link = l.link)
-      OFFSET 0) k
+FROM (SELECT l.link, dailystats_classify(NULL, l.link) AS c FROM pg_temp.day_links l OFFSET 0) k
 ON CONFLICT (link) DO NOTHING
+
+-- name: drop_day_links --
+DROP TABLE IF EXISTS pg_temp.day_links
+
+-- name: analyze_day_links --
+ANALYZE pg_temp.day_links
+
+-- name: analyze_links --
+ANALYZE dailystats_links
 
 -- name: create_day_new --
 -- The batch's rows as they are now, classified, when they are completions of the day:
