@@ -38,6 +38,8 @@ __all__ = [
 
 # Rows classified per transaction by the intraday pass (each under the day's lock).
 BATCH = 5_000
+# Batches up to this many ids look their rows up by id instead of hash-joining tables.
+SMALL_BATCH = 50_000
 # New links in one batch beyond which the links table's statistics are refreshed.
 ANALYZE_AFTER = 10_000
 
@@ -93,6 +95,8 @@ async def prepare_day(
         )
     count = int(status.split()[-1])
     await conn.execute("analyze_day_sync")
+    if count > BATCH:  # read in batches by the intraday pass
+        await conn.execute("index_day_sync")
     return DaySync(stats_date, start, end, list(statuses), key, rekey, count)
 
 
@@ -103,6 +107,8 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
     whole = first == 0 and last >= sync.count
     async with conn.conn.transaction():
         await conn.execute("jit_off")
+        if last - first <= SMALL_BATCH:
+            await conn.execute("index_lookups_only")
         if whole:
             await conn.execute("create_day_batch_all")
         else:

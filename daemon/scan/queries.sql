@@ -355,6 +355,14 @@ DROP VIEW IF EXISTS pg_temp.day_batch
 -- Just-in-time compilation costs more than it saves on these one-pass statements.
 SET LOCAL jit = off
 
+-- name: index_lookups_only --
+-- A small batch against a day of many rows: look its rows up by id (nested loops over
+-- the primary keys) rather than read whole tables into hash joins.
+SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+
+-- name: index_day_sync --
+CREATE INDEX ON pg_temp.day_sync (n)
+
 -- name: classify_lock_days --
 -- The records of the days the batch writes to, locked in one order (no deadlock with
 -- another day's batch moving rows between the same days).
