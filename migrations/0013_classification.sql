@@ -56,7 +56,10 @@ CREATE TABLE IF NOT EXISTS dailystats_classified_days (
     -- unresolved short links, and when the fetched stats it used go stale.
     fetch_platforms  TEXT[],
     unresolved_links INTEGER,
-    fetch_due_at     TIMESTAMPTZ
+    fetch_due_at     TIMESTAMPTZ,
+    -- The providers whose stop or budget left that scan incomplete: an unchanged
+    -- rescan reports them again, so the day stays owed its incomplete rescan.
+    incomplete_providers TEXT[]
 );
 
 -- A link classified once (its host's platform, the video id it names, whether it is a

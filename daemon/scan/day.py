@@ -193,6 +193,7 @@ async def _scan_locked(
             config.stats_max_age,
             marks["stats_mark"],
             marks["links_mark"],
+            sorted(report.incomplete_providers),
         )
     report.write_seconds = _since(phase)
 
@@ -234,6 +235,9 @@ def _unchanged(report: ScanReport, last: Record) -> None:
     report.video_count = last["video_count"]
     report.videos_missing = last["videos_missing"]
     report.videos_stale = last["videos_stale"]
+    for provider in last["incomplete_providers"] or ():
+        if provider not in report.incomplete_providers:
+            report.incomplete_providers.append(provider)
 
 
 def _since(started: float) -> float:

@@ -564,7 +564,7 @@ FROM drama_tasks
 -- ($3), and no short link resolved or video stats fetched after what it could read.
 -- With what a rescan would still fetch.
 SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale,
-       d.fetch_platforms, d.unresolved_links,
+       d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
        coalesce(d.fetch_due_at <= now(), false) AS fetch_due
 FROM dailystats_classified_days d
 WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
@@ -587,7 +587,7 @@ SELECT now() AS at,
 -- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age).
 UPDATE dailystats_classified_days
 SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
-    stats_mark = $13, links_mark = $14,
+    stats_mark = $13, links_mark = $14, incomplete_providers = $15,
     task_count = $6, completion_count = $7, video_count = $8, videos_missing = $9,
     videos_stale = $10,
     fetch_platforms = (SELECT coalesce(array_agg(DISTINCT v.platform), '{}')
