@@ -1,11 +1,15 @@
-"""Time the scan of one day of N completions against a bare GROUP BY over the same rows.
+"""Time the scan of one day of N completions against the floor, as issue 15 says.
 
     .venv/bin/python bench/bench_scan.py [--completions 1000000] [--tasks 10000]
 
-The data is generated inside PostgreSQL (generate_series), never row by row from Python.
-Prints the bare GROUP BY time, the scan's phases, the ratio, and this process's peak
-memory. Uses the local PostgreSQL, else an embedded one; works in a scratch database
-that it drops afterwards.
+The floor is bench/floor.sql (a copy of ../shared/bench/floor.sql): the execution time
+EXPLAIN ANALYZE reports, median of three. A scan's time is the wall time of
+`dailystats scan --date D --no-deliver` less that of `dailystats status` (median of
+three) on the same database, no provider keys set. In one run: the first scan (nothing
+classified), the unchanged rescan, a rescan after 1% of the day's rows changed, and the
+warm nightly scan (a day the intraday pass classified as it happened; the pass is
+timed too, unchanged and after a 1% change); the peak memory of each scan process;
+the classification's size on disk. The data is generated inside PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,18 +19,21 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.scan.day import ScanConfig, scan_day
+from daemon.run.classifier import classify_pass
 from daemon.settings import DEFAULT_COMPLETED_STATUSES
 from daemon.store.db import Db, create_pool
 from daemon.store.embedded import embedded_server, find_local_server, with_database
@@ -69,25 +76,122 @@ FROM generate_series(1, $4::int) i,
 """
 
 
+FLOOR_SQL = (Path(__file__).resolve().parent / "floor.sql").read_text(encoding="utf-8")
+# 1% of the day's rows changed, a third each: status, saved details, link.
+CHANGE_1PCT = """
+UPDATE user_tasks SET
+    status = CASE WHEN id % 300 = $1 THEN 'rejected' ELSE status END,
+    verification_details = CASE WHEN id % 300 = $1 + 100
+        THEN jsonb_build_object('view_count', id, 'like_count', 5) ELSE verification_details END,
+    submission_link = CASE WHEN id % 300 = $1 + 200
+        THEN 'https://www.youtube.com/watch?v=' || substr(md5(id::text), 3, 11)
+        ELSE submission_link END
+WHERE id % 100 = $1
+"""
+OURS = (
+    "dailystats_completions, dailystats_classified_days, dailystats_links,"
+    " dailystats_user_nodes, task_daily_stats, dailystats_deliveries, dailystats_scan_runs"
+)
+
+
 async def _generate(conn: asyncpg.Connection, completions: int, tasks: int) -> None:
     users = max(completions // 10, 1)
     await conn.execute(USERS, users)
     await conn.execute(TASKS, tasks)
     await conn.execute(COMPLETIONS, users, tasks, DAY, completions)
-    await conn.execute("ANALYZE")
+    await conn.execute("VACUUM ANALYZE")
 
 
-async def _bare_group_by(conn: asyncpg.Connection) -> float:
-    started = time.perf_counter()
-    await conn.fetch(
-        "SELECT task_id, count(*), count(DISTINCT user_id) FROM user_tasks"
-        " WHERE submitted_at >= $1 AND submitted_at < $2 AND status = ANY($3::text[])"
-        " GROUP BY task_id",
-        DAY,
-        DAY + timedelta(days=1),
-        list(DEFAULT_COMPLETED_STATUSES),
+async def _explain_ms(conn: asyncpg.Connection, sql: str) -> float:
+    rows = await conn.fetch(sql)
+    for r in rows:
+        line = r[0]
+        if line.startswith("Execution Time:"):
+            return float(line.split()[2])
+    raise RuntimeError("no execution time in EXPLAIN output")
+
+
+async def _floor(conn: asyncpg.Connection) -> float:
+    sql = FLOOR_SQL.replace(":'d'", f"'{DAY.isoformat()}'")
+    sql = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+    times = [await _explain_ms(conn, sql) for _ in range(3)]
+    return statistics.median(times) / 1000
+
+
+async def _id_xmin_read(conn: asyncpg.Connection) -> float:
+    """The floor of a rescan: reading the day's (id, xmin) pairs (median of three)."""
+    sql = (
+        "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON) SELECT id, xmin FROM user_tasks"
+        f" WHERE submitted_at >= '{DAY}' AND submitted_at < '{DAY + timedelta(days=1)}'"
+        " AND status = ANY('{submitted,approved,completed,verified}'::text[])"
     )
-    return time.perf_counter() - started
+    return statistics.median([await _explain_ms(conn, sql) for _ in range(3)]) / 1000
+
+
+def _cli(url: str, *args: str) -> tuple[float, float, dict[str, object] | None]:
+    """Run `dailystats ARGS --json`: wall seconds, peak RSS (MB), its JSON report."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(DATABASE_URL=url, LOG_FORMAT="json", LOG_LEVEL="WARNING")
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root
+    with tempfile.TemporaryDirectory() as cwd:  # no .env read
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", *args, "--json"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"dailystats {args} failed: {err.decode()[-2000:]}")
+    try:
+        report = json.loads(out)
+    except ValueError:
+        report = None
+    return wall, usage.ru_maxrss / 1024, report
+
+
+def _scan(url: str, status_s: float) -> dict[str, object]:
+    wall, rss, report = _cli(url, "scan", "--date", DAY.isoformat(), "--no-deliver")
+    scan = (report or {}).get("scans", [{}])[0] if isinstance(report, dict) else {}
+    assert isinstance(scan, dict)
+    return {
+        "s": round(wall - status_s, 3),
+        "wall_s": round(wall, 3),
+        "peak_rss_mb": round(rss, 1),
+        "status": scan.get("status"),
+        "unchanged": scan.get("unchanged"),
+        "rows_classified": scan.get("rows_classified"),
+        "rows_changed": scan.get("rows_changed"),
+        "deliveries_queued": scan.get("deliveries_queued"),
+        "phases_s": {
+            "classify": scan.get("classify_seconds"),
+            "fetch": scan.get("fetch_seconds"),
+            "aggregate_upsert_outbox": scan.get("write_seconds"),
+        },
+    }
+
+
+async def _pass(url: str) -> dict[str, object]:
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        started = time.perf_counter()
+        report = await classify_pass(Db(pool), ZoneInfo("UTC"), DEFAULT_COMPLETED_STATUSES, [DAY])
+        seconds = time.perf_counter() - started
+    finally:
+        await pool.close()
+    return {
+        "s": round(seconds, 3),
+        "rows_looked_at": report.rows_looked_at,
+        "longest_lock_s": round(report.longest_lock_seconds, 3),
+    }
 
 
 async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]:
@@ -95,6 +199,7 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(admin_url, name)
+    out: dict[str, object] = {"completions": completions, "tasks": tasks}
     try:
         conn = await asyncpg.connect(url)
         try:
@@ -104,65 +209,66 @@ async def run(completions: int, tasks: int, admin_url: str) -> dict[str, object]
             await apply_migrations(conn)
             started = time.perf_counter()
             await _generate(conn, completions, tasks)
-            generated = time.perf_counter() - started
-            bare = [await _bare_group_by(conn) for _ in range(3)]
+            out["generate_s"] = round(time.perf_counter() - started, 1)
+            floor = await _floor(conn)
+            out["floor_s"] = round(floor, 3)
+            out["id_xmin_read_s"] = round(await _id_xmin_read(conn), 3)
+            status_s = statistics.median(_cli(url, "status")[0] for _ in range(3))
+            out["status_s"] = round(status_s, 3)
+
+            first = _scan(url, status_s)
+            size = await conn.fetchrow(
+                "SELECT pg_total_relation_size('dailystats_completions') AS rows,"
+                " pg_total_relation_size('dailystats_links') AS links,"
+                " (SELECT count(*) FROM dailystats_links) AS link_count"
+            )
+            assert size is not None
+            per_million = 1_000_000 / completions / 2**20
+            out["disk_mb_per_million"] = {
+                "classified_rows": round(size["rows"] * per_million, 1),
+                "links": round(size["links"] * per_million, 1),
+                "distinct_links": size["link_count"],
+            }
+            unchanged = _scan(url, status_s)
+            await conn.execute(CHANGE_1PCT, 7)
+            changed = _scan(url, status_s)
+
+            # A day classified as it happened: nothing of ours, then the intraday pass.
+            await conn.execute(f"TRUNCATE {OURS}")
+            pass_first = await _pass(url)
+            pass_unchanged = await _pass(url)
+            nightly = _scan(url, status_s)
+            await conn.execute(CHANGE_1PCT, 8)
+            pass_changed = await _pass(url)
+            rescan_after_pass = _scan(url, status_s)
         finally:
             await conn.close()
-
-        pool = await create_pool(url, min_size=1, max_size=4)
-        db = Db(pool)
-        config = ScanConfig.defaults()
-        try:
-            enqueue = _enqueue()
-            first = await scan_day(db, DAY, config, trigger="bench", enqueue=enqueue)
-            again = await scan_day(db, DAY, config, trigger="bench", enqueue=enqueue)
-            # A nightly settle rescan of the unchanged day (spec section 7).
-            settle = await scan_day(
-                db, DAY, config, trigger="bench", mode="settle", enqueue=enqueue
-            )
-        finally:
-            await pool.close()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    best_bare = min(bare)
-    return {
-        "completions": completions,
-        "tasks": tasks,
-        "generate_s": round(generated, 2),
-        "bare_group_by_s": round(best_bare, 3),
-        "scan_s": first.seconds,
-        "ratio": round(first.seconds / best_bare, 2),
-        "scan_phases_s": {
-            "classify_day": first.classify_seconds,
-            "fetch": first.fetch_seconds,
-            "aggregate_upsert_outbox": first.write_seconds,
-        },
-        "rescan_unchanged_s": again.seconds,
-        "rescan_unchanged_write_s": again.write_seconds,
-        "settle_rescan_s": settle.seconds,
-        "settle_rescan_write_s": settle.write_seconds,
-        "settle_rows_changed": settle.rows_changed,
-        "rows_written": first.rows_changed,
-        "deliveries_queued": first.deliveries_queued,
-        "rescan_rows_changed": again.rows_changed,
-        "rescan_deliveries_queued": again.deliveries_queued,
-        "scan_status": first.status,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+
+    def ratio(scan: dict[str, object]) -> float:
+        seconds = scan["s"]
+        assert isinstance(seconds, float)
+        return round(seconds / floor, 2)
+
+    for label, scan in (
+        ("first_scan", first),
+        ("warm_nightly_scan", nightly),
+        ("unchanged_rescan", unchanged),
+        ("one_percent_changed_rescan", changed),
+        ("rescan_after_intraday_pass_of_1pct", rescan_after_pass),
+    ):
+        out[label] = {"ratio_to_floor": ratio(scan), **scan}
+    out["intraday_pass"] = {
+        "first_classification": pass_first,
+        "unchanged": pass_unchanged,
+        "after_1pct_changed": pass_changed,
     }
-
-
-def _enqueue():  # type: ignore[no-untyped-def]
-    """The outbox step of the scan, as the daemon runs it (every task has a callback URL)."""
-    from daemon.webhook.config import DeliveryConfig
-    from daemon.webhook.outbox import enqueue_deliveries
-
-    config = DeliveryConfig(site_name="DramaRelayBot")
-
-    async def enqueue(tx, stats_date):  # type: ignore[no-untyped-def]
-        return await enqueue_deliveries(tx, stats_date, config)
-
-    return enqueue
+    scans = (first, nightly, unchanged, changed, rescan_after_pass)
+    out["peak_rss_mb"] = max(float(str(s["peak_rss_mb"])) for s in scans)
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return out
 
 
 async def main() -> None:
@@ -174,6 +280,7 @@ async def main() -> None:
     with contextlib.ExitStack() as stack:
         if admin_url is None:
             admin_url = stack.enter_context(embedded_server())
+        print(json.dumps({"load_average_before": [round(x, 2) for x in os.getloadavg()]}))
         result = await run(args.completions, args.tasks, admin_url)
     print(json.dumps(result, indent=2))
 

@@ -33,14 +33,16 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_scan import DAY, _enqueue, _generate
+from bench_scan import DAY, _generate
 
+from daemon.run.pipeline import outbox_writer
 from daemon.scan.day import ScanConfig, scan_day
 from daemon.settle.audit import audit_range
 from daemon.settle.report import report_batches, write_report
 from daemon.store.db import Db, create_pool
 from daemon.store.embedded import embedded_server, find_local_server, with_database
 from daemon.store.migrations import apply_migrations
+from daemon.webhook.config import DeliveryConfig
 
 FIRST = date(2024, 11, 1)
 # The shared floor of a day's scan (/work/shared/bench/floor.sql), when it is there.
@@ -209,7 +211,13 @@ async def bench_audit(admin_url: str, completions: int, tasks: int) -> dict[str,
                 started = time.perf_counter()
                 await db.pool.execute(floor_sql)
                 floor = time.perf_counter() - started
-            scan = await scan_day(db, DAY, config, trigger="bench", enqueue=_enqueue())
+            scan = await scan_day(
+                db,
+                DAY,
+                config,
+                trigger="bench",
+                enqueue=outbox_writer(DeliveryConfig(site_name="DramaRelayBot")),
+            )
             await db.pool.execute(
                 "UPDATE dailystats_deliveries SET status = 'delivered', delivered_at = now()"
             )

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # Scan runs, cached stats, short links and replaced deliveries older than this are
     # pruned by the daemon (0 keeps everything).
     retention_days: int = Field(400, ge=0, le=36500)
+    # --- classification (issue 15): how often the daemon classifies the open days'
+    # new and changed completions, so scans only aggregate (0: off; scans classify).
+    classify_interval_seconds: float = Field(300.0, ge=0, le=86400)
 
     @model_validator(mode="before")
     @classmethod

@@ -108,6 +108,11 @@ class World:
                 "CREATE OR REPLACE TRIGGER leak_boom BEFORE INSERT OR UPDATE ON task_daily_stats"
                 " FOR EACH ROW EXECUTE FUNCTION leak_boom()"
             )
+            # An unchanged day is not written again (issue 15): mark the days changed so
+            # the next scan writes, and meets the trigger.
+            await self.admin.execute(
+                "UPDATE dailystats_classified_days SET change_seq = change_seq + 1"
+            )
         else:
             await self.admin.execute("DROP TRIGGER IF EXISTS leak_boom ON task_daily_stats")
 

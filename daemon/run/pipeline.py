@@ -77,11 +77,23 @@ async def live_fetch(
         yield LiveFetch(session=session, config=config, gate=gate)
 
 
-def outbox_writer(config: DeliveryConfig) -> Callable[[Tx, date], Any]:
-    async def enqueue(tx: Tx, stats_date: date) -> int:
-        return await enqueue_deliveries(tx, stats_date, config)
+@dataclass(frozen=True, slots=True)
+class OutboxWriter:
+    """The scan's outbox step. ``key`` names the settings its payloads depend on, so a
+    rescan of an unchanged day knows whether its payloads could differ (issue 15)."""
 
-    return enqueue
+    config: DeliveryConfig
+
+    @property
+    def key(self) -> str:
+        return repr(self.config)  # the secret is left out of the repr
+
+    async def __call__(self, tx: Tx, stats_date: date) -> int:
+        return await enqueue_deliveries(tx, stats_date, self.config)
+
+
+def outbox_writer(config: DeliveryConfig) -> Callable[[Tx, date], Any]:
+    return OutboxWriter(config)
 
 
 @dataclass(slots=True)

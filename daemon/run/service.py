@@ -21,6 +21,7 @@ from daemon.fetch.stops import key_fingerprint
 from daemon.rules.dates import yesterday
 from daemon.rules.redact import describe
 from daemon.run import metrics
+from daemon.run.classifier import classify_loop
 from daemon.run.dbmetrics import DbGauges
 from daemon.run.hangup import HANGUPS
 from daemon.run.health import start_health_server
@@ -128,6 +129,18 @@ async def serve(settings: Settings) -> int:
         await _refresh_metrics(db, gauges)
         workers.start("scan", scan_loop(db, settings, queue, stop, deliver_now, gauges))
         workers.start("retry", retry_loop(db, settings, stop, deliver_now, gauges))
+        if settings.classify_interval_seconds:
+            workers.start(
+                "classify",
+                classify_loop(
+                    db,
+                    zone,
+                    settings.completed_statuses,
+                    settings.settle_days,
+                    settings.classify_interval_seconds,
+                    stop,
+                ),
+            )
         metrics.WORKERS_ALIVE.set_function(lambda: 0.0 if workers.problem() else 1.0)
         pinger = asyncio.create_task(watchdog(notifier, workers, stop))
         notifier.send("READY=1")

@@ -1,7 +1,9 @@
 """The scan of one stats date, top to bottom.
 
 1. take the day's lock and record the run;
-2. classify the day's completions once, inside PostgreSQL (``day_completions``);
+2. bring the day's classification up to date (only rows changed since are classified,
+   daemon.scan.classify) and build ``day_completions`` from it; when nothing the day's
+   numbers depend on changed since its last successful scan, stop there (unchanged);
 3. resolve new short links and fetch the stats no completion saved (when providers are
    on), as the scan's mode allows (full, settle or incomplete: spec section 7);
 4. in one transaction: upsert ``task_daily_stats``, zero tasks that lost their
@@ -15,6 +17,7 @@ Every step is idempotent: a scan interrupted anywhere is recovered by scanning a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections import Counter
@@ -27,13 +30,13 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from daemon.fetch.plan import spend_by_endpoint
-from daemon.rules.dates import day_bounds
 from daemon.rules.redact import describe
+from daemon.scan.classify import build_day_completions, classify_day, refresh_user_nodes
 from daemon.scan.daylock import lock_day
 from daemon.scan.livestats import LiveFetch, fetch_missing, resolve_day_links
 from daemon.scan.report import ScanReport
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
-from daemon.store.db import Db, Tx
+from daemon.store.db import Db, Record, Tx
 
 log = structlog.get_logger("daemon.scan.day")
 
@@ -136,10 +139,19 @@ async def _scan_locked(
     live: LiveFetch | None,
     enqueue: Enqueue | None,
 ) -> None:
-    start, end = day_bounds(stats_date, config.zone)
     phase = time.monotonic()
-    await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
-    await conn.execute("analyze_day_completions")
+    report.rows_classified = await classify_day(
+        conn, stats_date, config.zone, config.completed_statuses
+    )
+    await refresh_user_nodes(conn)
+    key = aggregate_key(config, enqueue)
+    tasks_key: str = await conn.fetchval("tasks_key")
+    last = await conn.fetchrow("day_unchanged", stats_date, key, tasks_key)
+    if last is not None and not _fetch_due(last, live):
+        report.classify_seconds = _since(phase)
+        _unchanged(report, last)
+        return
+    seq = await build_day_completions(conn, stats_date)
     report.classify_seconds = _since(phase)
     # Fresh means fetched since the scan began, less the allowed age; live, since it began.
     began: datetime = await conn.fetchval("db_now")
@@ -154,8 +166,15 @@ async def _scan_locked(
         billed = live.counters.billed - billed_before
         report.tikhub_spend = spend_by_endpoint(billed, live.config.tikhub_prices)
     report.fetch_seconds = _since(phase)
+    if last is not None and not (
+        report.videos_fetched or report.videos_gone or report.short_links_resolved
+    ):
+        _unchanged(report, last)  # the providers had nothing new for the day either
+        return
 
     phase = time.monotonic()
+    marks = await conn.fetchrow("aggregate_marks")
+    assert marks is not None
     await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
     if report.mode != "full" and not config.prefer_live:
         await conn.execute("keep_day_videos", stats_date, report.mode)
@@ -177,7 +196,67 @@ async def _scan_locked(
         await conn.execute("upsert_day_node_stats", stats_date)  # same transaction as the rows
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)
+        await conn.execute(
+            "record_aggregate",
+            stats_date,
+            seq,
+            marks["at"],
+            key,
+            tasks_key,
+            report.task_count,
+            report.completion_count,
+            report.video_count,
+            report.videos_missing,
+            report.videos_stale,
+            config.prefer_live,
+            config.stats_max_age,
+            marks["stats_mark"],
+            marks["links_mark"],
+            sorted(report.incomplete_providers),
+        )
     report.write_seconds = _since(phase)
+
+
+def aggregate_key(config: ScanConfig, enqueue: Enqueue | None) -> str:
+    """What a day's numbers and payloads depend on beyond its rows and tasks: the
+    source policy and freshness, and the outbox's own settings (``key`` of the enqueue
+    callable; one without a key never counts as unchanged)."""
+    outbox = "none" if enqueue is None else getattr(enqueue, "key", None)
+    if outbox is None:
+        outbox = f"unknown:{id(enqueue)}:{time.monotonic_ns()}"
+    text = f"{config.prefer_live}|{config.stats_max_age.total_seconds()}|{outbox}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fetch_due(last: Record, live: LiveFetch | None) -> bool:
+    """Whether a scan with these providers could fetch or resolve anything for a day
+    that is otherwise unchanged: an unresolved short link (no key needed), fetched
+    stats gone stale, or videos without fetched stats on a platform whose provider has
+    a key (a full scan's refresh, spec section 7)."""
+    if live is None:
+        return False
+    if last["unresolved_links"] or last["fetch_due"]:
+        return True
+    keys = {
+        "yt": live.config.youtube_api_key,
+        "tt": live.config.tikhub_api_key,
+        "dy": live.config.tikhub_api_key,
+    }
+    return any(keys.get(p) for p in last["fetch_platforms"] or ())
+
+
+def _unchanged(report: ScanReport, last: Record) -> None:
+    """Nothing the day's numbers depend on changed since its last successful scan: its
+    rows and deliveries stand as they are; the run reports the numbers they hold."""
+    report.unchanged = True
+    report.task_count = last["task_count"]
+    report.completion_count = last["completion_count"]
+    report.video_count = last["video_count"]
+    report.videos_missing = last["videos_missing"]
+    report.videos_stale = last["videos_stale"]
+    for provider in last["incomplete_providers"] or ():
+        if provider not in report.incomplete_providers:
+            report.incomplete_providers.append(provider)
 
 
 def _since(started: float) -> float:
@@ -199,6 +278,7 @@ async def drop_node_split(conn: Tx) -> None:
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
+        await conn.execute("drop_day_sync")
         await conn.execute("drop_videos_to_fetch")
         await conn.execute("drop_day_videos")
         await drop_node_split(conn)

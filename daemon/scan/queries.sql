@@ -32,8 +32,9 @@ UPDATE dailystats_scan_runs SET status = 'interrupted', finished_at = now()
 WHERE stats_date = $1 AND status = 'running' AND id <> $2
 
 -- name: create_day_completions --
--- One day's completions, classified once (platform, video id, saved counts) into a
--- temporary table that every later step of the scan reads. The classification is
+-- One day's completions classified straight from user_tasks, the columns of
+-- build_day_completions: the audit's (it may write no persistent row, so it cannot
+-- bring the stored classification up to date; it recomputes from the bot's rows). The classification is
 -- called once per row as a scalar (OFFSET 0 keeps the planner from repeating it).
 -- short_link: the compared form of a short link, until it is resolved.
 -- saved_at: when its saved details were last vouched for (verified_at, else submitted_at).
@@ -595,3 +596,348 @@ FROM dailystats_scan_runs ORDER BY started_at DESC, id DESC LIMIT $1
 -- a lock timeout whatever the pool's own. A session advisory lock outlives the try.
 SELECT set_config('lock_timeout', $1::int::text, true),
        set_config('statement_timeout', ($1::int + 1000)::text, true)
+
+-- ======================================================================= classification
+-- Issue 15: each completion classified once into dailystats_completions (migration
+-- 0013), again only when its row changed; daemon/scan/classify.py runs these.
+-- $1 start, $2 end (naive UTC), $3 completed statuses, $4 stats date throughout.
+
+-- name: classify_fingerprint --
+-- True when the bot's completions of the day are the (id, xmin) pairs stored for it,
+-- classified under the same settings ($5): the day needs no classifying. One read of
+-- the day's rows over the submitted_at index: no JSON, no links.
+SELECT coalesce(d.classify_key = $5 AND d.row_count = c.n AND d.row_xor = c.x, false)
+FROM (SELECT count(*) AS n,
+             coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint)), 0) AS x
+      FROM user_tasks ut
+      WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])) c
+LEFT JOIN dailystats_classified_days d ON d.stats_date = $4
+
+-- name: classify_open_day --
+-- The day's record, created on first use; true when every stored row of the day is
+-- to be classified again: the record is new (rows left by a pruned one are not in its
+-- fingerprint), or its rows were classified under other settings ($2).
+WITH made AS (
+    INSERT INTO dailystats_classified_days (stats_date, classify_key) VALUES ($1, $2)
+    ON CONFLICT (stats_date) DO NOTHING RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM made)
+       OR (SELECT classify_key FROM dailystats_classified_days WHERE stats_date = $1) <> $2
+
+-- name: create_day_sync --
+-- The ids whose stored classification may be wrong: rows of the day that are new or
+-- whose xmin changed, stored rows that left the day (deleted, no longer completed,
+-- moved to another day), and with $5 every one of both. n numbers them for batches.
+CREATE TEMP TABLE day_sync AS
+SELECT coalesce(c.id, s.id) AS id, row_number() OVER () AS n
+FROM (SELECT ut.id, ut.xmin::text::bigint AS x
+      FROM user_tasks ut
+      WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])) c
+FULL JOIN (SELECT id, row_xmin FROM dailystats_completions WHERE stats_date = $4) s
+    ON s.id = c.id
+WHERE $5 OR c.id IS NULL OR s.id IS NULL OR c.x <> s.row_xmin
+
+-- name: drop_day_sync --
+DROP TABLE IF EXISTS pg_temp.day_sync
+
+-- name: analyze_day_sync --
+-- Temporary tables have no statistics until analysed: without them the joins below
+-- are planned for a guess.
+ANALYZE pg_temp.day_sync
+
+-- name: analyze_day_batch --
+ANALYZE pg_temp.day_batch
+
+-- name: analyze_day_new --
+ANALYZE pg_temp.day_new
+
+-- name: create_day_batch --
+CREATE TEMP TABLE day_batch AS SELECT id FROM pg_temp.day_sync WHERE n > $1 AND n <= $2
+
+-- name: create_day_batch_all --
+-- Every id of the comparison at once (the scan's case): no copy.
+CREATE TEMP VIEW day_batch AS SELECT id FROM pg_temp.day_sync
+
+-- name: drop_day_batch --
+DROP TABLE IF EXISTS pg_temp.day_batch
+
+-- name: drop_day_batch_view --
+DROP VIEW IF EXISTS pg_temp.day_batch
+
+-- name: jit_off --
+-- Just-in-time compilation costs more than it saves on these one-pass statements.
+SET LOCAL jit = off
+
+-- name: index_lookups_only --
+-- A small batch against a day of many rows: look its rows up by id (nested loops over
+-- the primary keys) rather than read whole tables into hash joins.
+SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+
+-- name: index_day_sync --
+CREATE INDEX ON pg_temp.day_sync (n)
+
+-- name: classify_lock_days --
+-- The records of the days the batch writes to, locked in one order (no deadlock with
+-- another day's batch moving rows between the same days).
+SELECT 1 FROM dailystats_classified_days
+WHERE stats_date = $1
+   OR stats_date IN (SELECT c.stats_date FROM dailystats_completions c
+                     JOIN pg_temp.day_batch b ON b.id = c.id)
+ORDER BY stats_date
+FOR UPDATE
+
+-- name: create_day_links --
+-- The batch's distinct links (those short enough to be kept).
+CREATE TEMP TABLE day_links AS
+SELECT DISTINCT ut.submission_link AS link
+FROM user_tasks ut JOIN pg_temp.day_batch b ON b.id = ut.id
+WHERE ut.submission_link IS NOT NULL AND octet_length(ut.submission_link) <= 2000
+
+-- name: classify_known_links --
+-- Links classified before are marked used on this day (they are pruned with the days
+-- that used them) and left out of day_links, which keeps only the new ones.
+WITH touched AS (
+    UPDATE dailystats_links x SET seen_on = $1
+    FROM pg_temp.day_links l WHERE x.link = l.link AND x.seen_on < $1
+)
+DELETE FROM pg_temp.day_links l USING dailystats_links x WHERE x.link = l.link
+
+-- name: classify_save_links --
+-- The new links, each classified once. (Nothing here reads dailystats_links: a scan
+-- of the table being inserted into, planned while it was empty, would be repeated
+-- for every row.)
+INSERT INTO dailystats_links (link, platform, video_id, is_short, short_link, seen_on)
+SELECT k.link, nullif((k.c).platform, 'other'), (k.c).video_id, (k.c).is_short,
+       CASE WHEN (k.c).is_short THEN dailystats_short_link(k.link) END, $1
+FROM (SELECT l.link, dailystats_classify(NULL, l.link) AS c FROM pg_temp.day_links l OFFSET 0) k
+ON CONFLICT (link) DO NOTHING
+
+-- name: drop_day_links --
+DROP TABLE IF EXISTS pg_temp.day_links
+
+-- name: analyze_day_links --
+ANALYZE pg_temp.day_links
+
+-- name: analyze_links --
+ANALYZE dailystats_links
+
+-- name: create_day_new --
+-- The batch's rows as they are now, classified, when they are completions of the day:
+-- the platform the row names (else its link's), and the link's video when the link is
+-- of that platform (dailystats_classify's rule, from the classified link).
+CREATE TEMP TABLE day_new AS
+SELECT s.id, $4::date AS stats_date, s.row_xmin, s.user_id,
+       dailystats_usable(x.view_count, s.details -> 'view_count') AS views,
+       dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
+       dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
+       dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
+       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects,
+       s.submitted_at, s.saved_at, s.task_id,
+       coalesce(k.is_short, false) AS is_short, k.platform, k.video_id,
+       CASE WHEN k.is_short THEN k.short_link END AS short_link
+FROM (
+    SELECT ut.id, ut.xmin::text::bigint AS row_xmin, ut.user_id, ut.task_id,
+           ut.submitted_at, coalesce(ut.verified_at, ut.submitted_at) AS saved_at,
+           ut.platform AS platform_in, ut.submission_link AS link,
+           dailystats_details(ut.verification_details) AS details
+    FROM user_tasks ut JOIN pg_temp.day_batch b ON b.id = ut.id
+    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+    OFFSET 0
+) s
+LEFT JOIN dailystats_links l ON l.link = s.link
+CROSS JOIN LATERAL (
+    SELECT p.platform,
+           CASE WHEN l.platform = p.platform THEN l.video_id END AS video_id,
+           l.platform = p.platform AND l.is_short AS is_short, l.short_link
+    FROM (SELECT coalesce(dailystats_platform_alias(s.platform_in), l.platform, 'other') AS platform) p
+    WHERE l.link IS NOT NULL OR s.link IS NULL
+    UNION ALL
+    -- A link too long to be kept in dailystats_links: classified in place.
+    SELECT (c).platform, (c).video_id, (c).is_short, dailystats_short_link(s.link)
+    FROM (SELECT dailystats_classify(s.platform_in, s.link) AS c OFFSET 0) lc
+    WHERE l.link IS NULL AND s.link IS NOT NULL
+) k
+LEFT JOIN LATERAL jsonb_to_record(s.details)
+    AS x(view_count text, like_count text, comment_count text, share_count text,
+         collect_count text) ON true
+
+-- name: classify_changed_days --
+-- The days whose classified rows the batch changes in anything but their xmin: the
+-- day of a stored row it drops or alters, and the day of a row it adds or alters.
+SELECT c.stats_date FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
+WHERE NOT EXISTS (
+    SELECT 1 FROM pg_temp.day_new n
+    WHERE n.id = c.id
+      AND (n.stats_date, n.user_id, n.views, n.likes, n.comments, n.shares, n.collects,
+           n.submitted_at, n.saved_at, n.task_id, n.is_short, n.platform, n.video_id,
+           n.short_link)
+          IS NOT DISTINCT FROM
+          (c.stats_date, c.user_id, c.views, c.likes, c.comments, c.shares, c.collects,
+           c.submitted_at, c.saved_at, c.task_id, c.is_short, c.platform, c.video_id,
+           c.short_link))
+UNION
+SELECT n.stats_date FROM pg_temp.day_new n
+WHERE NOT EXISTS (SELECT 1 FROM dailystats_completions c WHERE c.id = n.id)
+
+-- name: classify_batch_days --
+-- When every row is classified afresh: the day, and the days its rows were stored under.
+SELECT $1::date AS stats_date
+UNION
+SELECT c.stats_date FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
+
+-- name: classify_unstore --
+-- The batch's stored rows go (replaced below), and their days' fingerprints with them.
+WITH old AS (
+    DELETE FROM dailystats_completions c USING pg_temp.day_batch b WHERE c.id = b.id
+    RETURNING c.stats_date, c.id, c.row_xmin
+),
+gone AS (
+    SELECT stats_date, count(*) AS n, bit_xor(dailystats_row_hash(id, row_xmin)) AS x
+    FROM old GROUP BY stats_date
+)
+UPDATE dailystats_classified_days d
+SET row_count = d.row_count - gone.n, row_xor = d.row_xor # gone.x
+FROM gone WHERE d.stats_date = gone.stats_date
+
+-- name: classify_store --
+WITH added AS (
+    INSERT INTO dailystats_completions
+        (id, stats_date, row_xmin, user_id, views, likes, comments, shares, collects,
+         submitted_at, saved_at, task_id, is_short, platform, video_id, short_link)
+    SELECT id, stats_date, row_xmin, user_id, views, likes, comments, shares, collects,
+           submitted_at, saved_at, task_id, is_short, platform, video_id, short_link
+    FROM pg_temp.day_new
+    RETURNING id, row_xmin
+)
+UPDATE dailystats_classified_days d
+SET row_count = d.row_count + a.n, row_xor = d.row_xor # a.x
+FROM (SELECT count(*) AS n, coalesce(bit_xor(dailystats_row_hash(id, row_xmin)), 0) AS x
+      FROM added) a
+WHERE d.stats_date = $1
+
+-- name: classify_mark_changed --
+UPDATE dailystats_classified_days SET change_seq = change_seq + 1
+WHERE stats_date = ANY($1::date[])
+
+-- name: classify_set_key --
+UPDATE dailystats_classified_days SET classify_key = $2 WHERE stats_date = $1
+
+-- name: classify_seen_users --
+-- Users of the batch's rows whose node is not watched yet (refresh_user_nodes).
+INSERT INTO dailystats_user_nodes (user_id, agent_node)
+SELECT DISTINCT n.user_id, nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '')
+FROM pg_temp.day_new n JOIN users u ON u.user_id = n.user_id
+ON CONFLICT (user_id) DO NOTHING
+
+-- name: drop_day_new --
+DROP TABLE IF EXISTS pg_temp.day_new
+
+-- name: user_nodes_changed --
+-- Whether a watched user's node changed since last seen (a user gone: no node).
+SELECT EXISTS (
+    SELECT 1 FROM dailystats_user_nodes n LEFT JOIN users u ON u.user_id = n.user_id
+    WHERE n.agent_node IS DISTINCT FROM nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), ''))
+
+-- name: mark_all_days_changed --
+-- A node changed: every classified day's numbers may have. Locked in date order, as
+-- classify_lock_days does, so the two never deadlock.
+UPDATE dailystats_classified_days SET change_seq = change_seq + 1
+WHERE stats_date IN (SELECT stats_date FROM dailystats_classified_days
+                     ORDER BY stats_date FOR UPDATE)
+
+-- name: refresh_user_nodes --
+UPDATE dailystats_user_nodes n SET agent_node = c.node
+FROM (SELECT w.user_id, nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS node
+      FROM dailystats_user_nodes w LEFT JOIN users u ON u.user_id = w.user_id) c
+WHERE n.user_id = c.user_id AND n.agent_node IS DISTINCT FROM c.node
+
+-- name: build_day_completions --
+-- The day's completions for the rest of the scan, from their classification: no
+-- link or JSON read again. agent_node: the user's node now, trimmed, NULL when blank.
+CREATE TEMP TABLE day_completions AS
+SELECT c.id, c.task_id, c.user_id, c.platform, c.video_id, c.is_short, c.short_link,
+       c.views, c.likes, c.comments, c.shares, c.collects,
+       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node, c.submitted_at, c.saved_at
+FROM dailystats_completions c
+LEFT JOIN users u ON u.user_id = c.user_id
+WHERE c.stats_date = $1
+
+-- name: day_change_seq --
+SELECT change_seq FROM dailystats_classified_days WHERE stats_date = $1
+
+-- name: tasks_key --
+-- A fingerprint of drama_tasks (any change to a task's row changes it).
+SELECT count(*)::text || ':'
+       || coalesce(bit_xor(dailystats_row_hash(task_id, xmin::text::bigint)), 0)::text
+FROM drama_tasks
+
+-- name: day_unchanged --
+-- The numbers of the day's last aggregation, when nothing it read has changed since:
+-- the day's classified rows ($1), the settings and payload settings ($2), the tasks
+-- ($3), and no short link resolved or video stats fetched after what it could read.
+-- With what a rescan would still fetch.
+SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale,
+       d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
+       coalesce(d.fetch_due_at <= now(), false) AS fetch_due
+FROM dailystats_classified_days d
+WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
+  AND d.aggregate_key = $2 AND d.tasks_key = $3
+  AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
+                  WHERE s.resolved_at > coalesce(d.links_mark, '-infinity'))
+  AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats v
+                  WHERE v.fetched_at > coalesce(d.stats_mark, '-infinity'))
+
+-- name: aggregate_marks --
+-- Read just before the day is aggregated: the newest inputs it can see. (A writer
+-- still committing then, with an older time, is the one thing this can miss: the
+-- fetches and answers of another scan's statement in flight at that instant.)
+SELECT now() AS at,
+       (SELECT max(fetched_at) FROM dailystats_video_stats) AS stats_mark,
+       (SELECT max(resolved_at) FROM dailystats_short_links) AS links_mark
+
+-- name: record_aggregate --
+-- In the transaction that writes the day's numbers: what they were computed from, and
+-- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age).
+UPDATE dailystats_classified_days
+SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
+    stats_mark = $13, links_mark = $14, incomplete_providers = $15,
+    task_count = $6, completion_count = $7, video_count = $8, videos_missing = $9,
+    videos_stale = $10,
+    fetch_platforms = (SELECT coalesce(array_agg(DISTINCT v.platform), '{}')
+                       FROM pg_temp.day_videos v
+                       WHERE v.source IN ('missing', 'last_known')
+                          OR ($11 AND v.source = 'saved')),
+    unresolved_links = (SELECT count(*) FROM pg_temp.day_videos v
+                        WHERE v.short_link IS NOT NULL),
+    fetch_due_at = (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
+                    WHERE v.source IN ('cache', 'live')) + $12::interval
+WHERE stats_date = $1
+
+-- name: closed_classified_days --
+SELECT stats_date FROM dailystats_classified_days WHERE stats_date < $1 ORDER BY stats_date
+
+-- name: forget_classified_day --
+-- A day no longer open: its record first, under its lock (a later scan of it then
+-- classifies it afresh), then its rows (prune_classified_rows).
+DELETE FROM dailystats_classified_days WHERE stats_date = $1
+
+-- name: prune_classified_rows --
+DELETE FROM dailystats_completions
+WHERE id IN (SELECT c.id FROM dailystats_completions c
+             WHERE c.stats_date < $1
+               AND NOT EXISTS (SELECT 1 FROM dailystats_classified_days d
+                               WHERE d.stats_date = c.stats_date)
+             LIMIT $2)
+
+-- name: prune_links --
+DELETE FROM dailystats_links
+WHERE link IN (SELECT link FROM dailystats_links WHERE seen_on < $1 LIMIT $2)
+
+-- name: prune_user_nodes --
+DELETE FROM dailystats_user_nodes n
+WHERE NOT EXISTS (SELECT 1 FROM dailystats_completions c WHERE c.user_id = n.user_id)
+
+-- name: try_lock_day --
+-- The day's lock if free now, else false at once (the intraday classification pass
+-- never waits for a scan).
+SELECT pg_try_advisory_lock(7210135, $1::date - DATE '2000-01-01')

@@ -30,6 +30,10 @@ class ScanReport:
     tikhub_spend: dict[str, dict[str, Any]] = field(default_factory=dict)
     short_links_resolved: int = 0
     rows_changed: int = 0
+    # Completions classified again because their rows changed (issue 15), and whether
+    # nothing the day's numbers depend on had changed (no aggregation, nothing written).
+    rows_classified: int = 0
+    unchanged: bool = False
     deliveries_queued: int = 0
     # Where the time went: classifying the day, asking the APIs, writing rows and outbox.
     classify_seconds: float = 0.0

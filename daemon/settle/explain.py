@@ -1,6 +1,6 @@
 """``dailystats explain``: where a task's numbers on one day come from, video by video.
 
-It classifies the day as the scan does (``create_day_completions``, the short links
+It reads the day's classification as the scan does (daemon.scan.classify, the short links
 already resolved, ``create_day_videos``) on a connection of its own, and reads: it
 never fetches, writes stats or sends anything. An operator answers X2C's "why 0 views
 for task 42?" with it: each video, the completions behind it, and which source its
@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from daemon.rules.dates import day_bounds
+from daemon.scan.classify import build_day_completions, classify_day
 from daemon.scan.day import ScanConfig, create_node_split, drop_node_split
+from daemon.scan.daylock import lock_day
 from daemon.store.db import Db, Record, Tx
 
 MAX_COUNT = 2**63 - 1
@@ -147,8 +148,14 @@ async def explain_day(
 async def _classify(
     conn: Tx, config: ScanConfig, stats_date: date, task: dict[str, Any], last_run: Record
 ) -> tuple[list[Record], list[Record]]:
-    start, end = day_bounds(stats_date, config.zone)
-    await conn.execute("create_day_completions", start, end, list(config.completed_statuses))
+    # The same classified rows the scan reads, brought up to date under the day's lock
+    # (only the classification is written; never a number or a delivery).
+    await lock_day(conn, stats_date, config.day_lock_wait)
+    try:
+        await classify_day(conn, stats_date, config.zone, config.completed_statuses)
+        await build_day_completions(conn, stats_date)
+    finally:
+        await conn.execute("unlock_day", stats_date)
     await conn.execute("resolve_day_short_links")
     now: datetime = await conn.fetchval("db_now")
     # "live": fetched since the last scan of the day began.

@@ -79,6 +79,13 @@ class World:
             await tx.conn.execute(
                 "UPDATE dailystats_video_stats SET fetched_at = fetched_at - interval '7 hours'"
             )
+            # The day's last aggregation is as many hours older (issue 15's bookkeeping).
+            await tx.conn.execute(
+                "UPDATE dailystats_classified_days SET"
+                " aggregated_at = aggregated_at - interval '7 hours',"
+                " stats_mark = stats_mark - interval '7 hours',"
+                " fetch_due_at = fetch_due_at - interval '7 hours'"
+            )
 
 
 @pytest.fixture

@@ -1,0 +1,180 @@
+"""Each completion classified once (issue 15), kept in ``dailystats_completions``.
+
+A day's rows are classified again only where they changed. The bot's tables are only
+read, and ``user_tasks`` has no update time: a row changed when its ``xmin`` did. The
+day's stored rows carry a fingerprint (count and XOR of hashes of their ``(id, xmin)``
+pairs, kept exact by every write), so an unchanged day costs one read of its
+``(id, xmin)`` pairs; a changed one, that read, a comparison with the stored pairs,
+and the classification of the rows that differ (their links through
+``dailystats_links``, so a link is parsed once). The scan then builds
+``pg_temp.day_completions`` from the stored rows.
+
+Writes to a day's rows are made under its lock (the scan's, or the intraday pass's
+brief one, batch by batch); each batch re-reads the rows it writes, so a comparison
+made earlier is never trusted beyond telling which rows to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from daemon.rules.dates import day_bounds
+from daemon.store.db import Tx
+
+__all__ = [
+    "DaySync",
+    "apply_batch",
+    "build_day_completions",
+    "classify_day",
+    "classify_key",
+    "day_is_classified",
+    "finish_day",
+    "prepare_day",
+    "refresh_user_nodes",
+]
+
+# Rows classified per transaction by the intraday pass (each under the day's lock).
+BATCH = 5_000
+# Batches up to this many ids look their rows up by id instead of hash-joining tables.
+SMALL_BATCH = 50_000
+# New links in one batch beyond which the links table's statistics are refreshed.
+ANALYZE_AFTER = 10_000
+
+
+def classify_key(zone: ZoneInfo, statuses: Sequence[str]) -> str:
+    """The settings a day's classification depends on: a change classifies it afresh."""
+    return f"{zone.key}|{','.join(sorted(set(statuses)))}"
+
+
+@dataclass(frozen=True, slots=True)
+class DaySync:
+    """One day's pending comparison: how many ids to look at, and the bounds."""
+
+    stats_date: date
+    start: datetime
+    end: datetime
+    statuses: list[str]
+    key: str
+    rekey: bool  # classified under other settings: every row is done again
+    count: int
+
+
+async def day_is_classified(
+    conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]
+) -> bool:
+    """True when the day's stored rows are exactly the bot's completions of the day."""
+    start, end = day_bounds(stats_date, zone)
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        same: bool = await conn.fetchval(
+            "classify_fingerprint",
+            start,
+            end,
+            list(statuses),
+            stats_date,
+            classify_key(zone, statuses),
+        )
+    return same
+
+
+async def prepare_day(
+    conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]
+) -> DaySync:
+    """Open the day's record and list the ids to look at (``pg_temp.day_sync``)."""
+    start, end = day_bounds(stats_date, zone)
+    key = classify_key(zone, statuses)
+    rekey: bool = await conn.fetchval("classify_open_day", stats_date, key)
+    await conn.execute("drop_day_sync")
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        status = await conn.execute(
+            "create_day_sync", start, end, list(statuses), stats_date, rekey
+        )
+    count = int(status.split()[-1])
+    await conn.execute("analyze_day_sync")
+    if count > BATCH:  # read in batches by the intraday pass
+        await conn.execute("index_day_sync")
+    return DaySync(stats_date, start, end, list(statuses), key, rekey, count)
+
+
+async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
+    """Classify the ids numbered ``(first, last]`` of the comparison as their rows are
+    now, in one transaction; the caller holds the day's lock."""
+    day = sync.stats_date
+    whole = first == 0 and last >= sync.count
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        if last - first <= SMALL_BATCH:
+            await conn.execute("index_lookups_only")
+        if whole:
+            await conn.execute("create_day_batch_all")
+        else:
+            await conn.execute("create_day_batch", first, last)
+            await conn.execute("analyze_day_batch")
+        await conn.execute("classify_lock_days", day)
+        await conn.execute("create_day_links")
+        await conn.execute("analyze_day_links")
+        await conn.execute("classify_known_links", day)
+        saved = await conn.execute("classify_save_links", day)
+        if int(saved.split()[-1]) > ANALYZE_AFTER:
+            await conn.execute("analyze_links")  # planned with its new size below
+        await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
+        await conn.execute("analyze_day_new")
+        # Afresh: every day it touches counts as changed (no row by row comparison).
+        if sync.rekey:
+            changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
+        else:
+            changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
+        await conn.execute("classify_unstore")
+        await conn.execute("classify_store", day)
+        await conn.execute("classify_seen_users")
+        if changed:
+            await conn.execute("classify_mark_changed", sorted(set(changed)))
+        if sync.rekey and last >= sync.count:
+            await conn.execute("classify_set_key", day, sync.key)
+        # (On an error the transaction's rollback drops these with it.)
+        await conn.execute("drop_day_links")
+        await conn.execute("drop_day_new")
+        await conn.execute("drop_day_batch_view" if whole else "drop_day_batch")
+
+
+async def finish_day(conn: Tx) -> None:
+    await conn.execute("drop_day_sync")
+
+
+async def classify_day(conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]) -> int:
+    """Bring the day's classification up to date at once; the caller holds its lock.
+    Returns how many ids were looked at again (0: nothing had changed)."""
+    if await day_is_classified(conn, stats_date, zone, statuses):
+        return 0
+    sync = await prepare_day(conn, stats_date, zone, statuses)
+    try:
+        await apply_batch(conn, sync, 0, max(sync.count, 1))
+    finally:
+        await finish_day(conn)
+    return sync.count
+
+
+async def refresh_user_nodes(conn: Tx) -> bool:
+    """Notice users moved to another node: every classified day counts as changed (its
+    numbers split by node may have). Days are marked before the snapshot moves on, so
+    a crash in between only marks them again."""
+    if not await conn.fetchval("user_nodes_changed"):
+        return False
+    await conn.execute("mark_all_days_changed")
+    await conn.execute("refresh_user_nodes")
+    return True
+
+
+async def build_day_completions(conn: Tx, stats_date: date) -> int:
+    """``pg_temp.day_completions`` from the day's classification; returns the day's
+    change counter it reflects (read first: a change after it makes the day changed)."""
+    seq: int = await conn.fetchval("day_change_seq", stats_date)
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        await conn.execute("build_day_completions", stats_date)
+    await conn.execute("analyze_day_completions")
+    return seq
