@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -34,7 +33,7 @@ from daemon.rules.redact import describe
 from daemon.scan.classify import build_day_completions, classify_day, refresh_user_nodes
 from daemon.scan.daylock import lock_day
 from daemon.scan.livestats import LiveFetch, fetch_missing, resolve_day_links
-from daemon.scan.report import ScanReport
+from daemon.scan.report import ScanMode, ScanReport
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 from daemon.store.db import Db, Record, Tx
 
@@ -46,7 +45,6 @@ Enqueue = Callable[[Tx, date], Awaitable[int]]
 # What a scan may refresh (spec section 7): full refreshes stale fetched stats; settle
 # calls a provider only for videos with no stats at all and keeps the numbers the day
 # last used; incomplete also fetches what a stop or budget left out.
-ScanMode = Literal["full", "settle", "incomplete"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +142,11 @@ async def _scan_locked(
         conn, stats_date, config.zone, config.completed_statuses
     )
     await refresh_user_nodes(conn)
-    key = aggregate_key(config, enqueue)
+    key = aggregate_key(config, enqueue, report.mode)
     tasks_key: str = await conn.fetchval("tasks_key")
-    last = await conn.fetchrow("day_unchanged", stats_date, key, tasks_key)
+    last = await conn.fetchrow(
+        "day_unchanged", stats_date, unchanged_keys(config, enqueue, report.mode), tasks_key
+    )
     if last is not None and not _fetch_due(last, live):
         report.classify_seconds = _since(phase)
         _unchanged(report, last)
@@ -217,15 +217,29 @@ async def _scan_locked(
     report.write_seconds = _since(phase)
 
 
-def aggregate_key(config: ScanConfig, enqueue: Enqueue | None) -> str:
+# What each mode may refresh, least first (spec section 7): a day last aggregated by a
+# scan that refreshed at least as much as this one is as this one would leave it.
+_REFRESHES: tuple[ScanMode, ...] = ("settle", "incomplete", "full")
+
+
+def aggregate_key(config: ScanConfig, enqueue: Enqueue | None, mode: ScanMode = "full") -> str:
     """What a day's numbers and payloads depend on beyond its rows and tasks: the
-    source policy and freshness, and the outbox's own settings (``key`` of the enqueue
-    callable; one without a key never counts as unchanged)."""
+    source policy and freshness, the outbox's own settings (``key`` of the enqueue
+    callable; one without a key never counts as unchanged), and the mode of the scan
+    that aggregated it (a settle rescan keeps numbers a full scan would refresh)."""
     outbox = "none" if enqueue is None else getattr(enqueue, "key", None)
     if outbox is None:
         outbox = f"unknown:{id(enqueue)}:{time.monotonic_ns()}"
-    text = f"{config.prefer_live}|{config.stats_max_age.total_seconds()}|{outbox}"
+    text = f"{config.prefer_live}|{config.stats_max_age.total_seconds()}|{outbox}|{mode}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def unchanged_keys(config: ScanConfig, enqueue: Enqueue | None, mode: ScanMode) -> list[str]:
+    """The aggregations a scan of ``mode`` may stand on: its own mode's, or one that
+    refreshed more (a settle rescan after a full scan; never a full scan after a
+    settle rescan, which kept older numbers)."""
+    modes = _REFRESHES[_REFRESHES.index(mode) :]
+    return [aggregate_key(config, enqueue, m) for m in modes]
 
 
 def _fetch_due(last: Record, live: LiveFetch | None) -> bool:

@@ -873,15 +873,19 @@ FROM drama_tasks
 
 -- name: day_unchanged --
 -- The numbers of the day's last aggregation, when nothing it read has changed since:
--- the day's classified rows ($1), the settings and payload settings ($2), the tasks
--- ($3), and no short link resolved or video stats fetched after what it could read.
--- With what a rescan would still fetch.
+-- the day's classified rows ($1), the settings, payload settings and a mode that
+-- refreshed at least as much as this scan's ($2, any of them), the tasks ($3), and no
+-- short link resolved or video stats fetched after what it could read; and the day
+-- has its per-video numbers (a day scanned before they existed takes them from its
+-- next scan: spec section 7). With what a rescan would still fetch.
 SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale,
        d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
        coalesce(d.fetch_due_at <= now(), false) AS fetch_due
 FROM dailystats_classified_days d
 WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
-  AND d.aggregate_key = $2 AND d.tasks_key = $3
+  AND d.aggregate_key = ANY($2::text[]) AND d.tasks_key = $3
+  AND (d.video_count = 0
+       OR EXISTS (SELECT 1 FROM dailystats_day_video_stats n WHERE n.stats_date = $1))
   AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
                   WHERE s.resolved_at > coalesce(d.links_mark, '-infinity'))
   AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats v

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
+
+# What a scan may refresh (spec section 7, "What a rescan may refresh").
+ScanMode = Literal["full", "settle", "incomplete"]
 
 
 @dataclass(slots=True)
@@ -12,7 +15,7 @@ class ScanReport:
     run_id: int
     stats_date: date
     trigger: str
-    mode: str = "full"  # full, settle or incomplete (daemon.scan.day.ScanMode)
+    mode: ScanMode = "full"
     status: str = "running"
     task_count: int = 0
     completion_count: int = 0

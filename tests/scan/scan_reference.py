@@ -327,3 +327,17 @@ async def insert_cache(conn: asyncpg.Connection, cache: list[CachedStats]) -> No
 async def stored_rows(conn: asyncpg.Connection, day: date) -> dict[int, dict[str, int]]:
     records = await conn.fetch("SELECT * FROM task_daily_stats WHERE stats_date = $1", day)
     return {r["task_id"]: {c: r[c] for c in STAT_COLUMNS} for r in records}
+
+
+async def seven_hours_later(conn: Any) -> None:
+    """Seven hours on: every cached stat is past the six-hour freshness, and the day's
+    last aggregation (issue 15's bookkeeping) is as many hours older."""
+    await conn.execute(
+        "UPDATE dailystats_video_stats SET fetched_at = fetched_at - interval '7 hours'"
+    )
+    await conn.execute(
+        "UPDATE dailystats_classified_days SET"
+        " aggregated_at = aggregated_at - interval '7 hours',"
+        " stats_mark = stats_mark - interval '7 hours',"
+        " fetch_due_at = fetch_due_at - interval '7 hours'"
+    )

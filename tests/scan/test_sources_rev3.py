@@ -12,7 +12,13 @@ from daemon.demo.fake_providers import FakeProviders
 from daemon.fetch import VideoStats
 from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
 from daemon.store.db import Db
-from tests.scan.scan_reference import Completion, insert_completions, insert_tasks, stored_rows
+from tests.scan.scan_reference import (
+    Completion,
+    insert_completions,
+    insert_tasks,
+    seven_hours_later,
+    stored_rows,
+)
 
 DAY = date(2024, 12, 9)
 AT = datetime(2024, 12, 9, 9, 30)
@@ -134,9 +140,7 @@ async def test_counts_a_successful_answer_leaves_out_are_a_fresh_zero(
     await _scan(db, fake)
     assert (await _rows(db))[1]["yt_like_count"] == 80
     async with db.connection() as tx:
-        await tx.conn.execute(
-            "UPDATE dailystats_video_stats SET fetched_at = fetched_at - interval '7 hours'"
-        )
+        await seven_hours_later(tx.conn)
     providers.add_video("yt", YT_ID, VideoStats(views=600, likes=None, comments=None))
     report = await _scan(db, fake)
     assert report.videos_fetched == 1 and report.videos_stale == 0

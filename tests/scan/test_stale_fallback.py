@@ -24,7 +24,13 @@ from daemon.scan.video_cache import save_fetched
 from daemon.store.db import Db
 from daemon.webhook.config import DeliveryConfig
 from daemon.webhook.sender import create_session, deliver_due
-from tests.scan.scan_reference import Completion, insert_completions, insert_tasks, stored_rows
+from tests.scan.scan_reference import (
+    Completion,
+    insert_completions,
+    insert_tasks,
+    seven_hours_later,
+    stored_rows,
+)
 
 DAY = date(2024, 12, 9)
 AT = datetime(2024, 12, 9, 9, 30)
@@ -76,16 +82,7 @@ class World:
     async def age_the_cache(self) -> None:
         """Seven hours later: every cached stat is past the six-hour freshness."""
         async with self.db.connection() as tx:
-            await tx.conn.execute(
-                "UPDATE dailystats_video_stats SET fetched_at = fetched_at - interval '7 hours'"
-            )
-            # The day's last aggregation is as many hours older (issue 15's bookkeeping).
-            await tx.conn.execute(
-                "UPDATE dailystats_classified_days SET"
-                " aggregated_at = aggregated_at - interval '7 hours',"
-                " stats_mark = stats_mark - interval '7 hours',"
-                " fetch_due_at = fetch_due_at - interval '7 hours'"
-            )
+            await seven_hours_later(tx.conn)
 
 
 @pytest.fixture

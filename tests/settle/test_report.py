@@ -64,7 +64,9 @@ async def _world(db: Db, x2c: WebhookReceiver) -> None:
     await send(db)  # task 2's and task 4's second attempts
     await scan_and_send(db, DAY2)
     # Task 1 gains a completion after delivery; its new version fails once and waits.
-    await add_completion(db, 1, DAY1, 21, video=YT[1], views=50)
+    # (A video of its own: the same video in task 2 would change task 2's numbers too,
+    # since a video's saved counts are the day's across tasks, spec section 3.)
+    await add_completion(db, 1, DAY1, 21, video="aqz-KE-bpKQ", views=50)
     x2c.statuses(500, path="/t1")
     await scan_and_send(db, DAY1)
 
