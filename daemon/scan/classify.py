@@ -123,20 +123,26 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
             await conn.execute("analyze_links")  # planned with its new size below
         await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
         await conn.execute("analyze_day_new")
-        # Afresh: every day it touches counts as changed (no row by row comparison).
+        # Afresh: every day it touches counts as changed (no row by row comparison),
+        # and is aggregated whole; else the changed rows are noted for a partial one.
         if sync.rekey:
             changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
         else:
-            changed = [r["stats_date"] for r in await conn.fetch("classify_changed_days")]
+            await conn.execute("index_day_new")
+            await conn.execute("create_day_changed")
+            changed = [r["stats_date"] for r in await conn.fetch("day_changed_days")]
         await conn.execute("classify_unstore")
         await conn.execute("classify_store", day)
         await conn.execute("classify_seen_users")
         if changed:
-            await conn.execute("classify_mark_changed", sorted(set(changed)))
+            await conn.execute("classify_mark_changed", sorted(set(changed)), sync.rekey)
+            if not sync.rekey:
+                await conn.execute("classify_note_changes")
         if sync.rekey and last >= sync.count:
             await conn.execute("classify_set_key", day, sync.key)
         # (On an error the transaction's rollback drops these with it.)
         await conn.execute("drop_day_links")
+        await conn.execute("drop_day_changed")
         await conn.execute("drop_day_new")
         await conn.execute("drop_day_batch_view" if whole else "drop_day_batch")
 

@@ -17,13 +17,13 @@ Every step is idempotent: a scan interrupted anywhere is recovered by scanning a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -32,8 +32,18 @@ from daemon.fetch.plan import spend_by_endpoint
 from daemon.rules.redact import describe
 from daemon.scan.classify import build_day_completions, classify_day, refresh_user_nodes
 from daemon.scan.daylock import lock_day
-from daemon.scan.livestats import LiveFetch, fetch_missing, resolve_day_links
+from daemon.scan.livestats import LiveFetch, api_keys, fetch_missing, resolve_day_links
 from daemon.scan.report import ScanMode, ScanReport
+from daemon.scan.scope import (
+    aggregate_key,
+    build_scope,
+    drop_scope,
+    fetch_due,
+    find_scope,
+    narrow_to_scope,
+    unchanged_keys,
+)
+from daemon.scan.write import Aggregation, create_node_split, drop_node_split, write_day
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 from daemon.store.db import Db, Record, Tx
 
@@ -142,16 +152,23 @@ async def _scan_locked(
         conn, stats_date, config.zone, config.completed_statuses
     )
     await refresh_user_nodes(conn)
-    key = aggregate_key(config, enqueue, report.mode)
+    age = config.stats_max_age.total_seconds()
+    key = aggregate_key(config.prefer_live, age, enqueue, report.mode)
+    keys = unchanged_keys(config.prefer_live, age, enqueue, report.mode)
     tasks_key: str = await conn.fetchval("tasks_key")
-    last = await conn.fetchrow(
-        "day_unchanged", stats_date, unchanged_keys(config, enqueue, report.mode), tasks_key
-    )
-    if last is not None and not _fetch_due(last, live):
+    last = await conn.fetchrow("day_unchanged", stats_date, keys, tasks_key)
+    due = partial(fetch_due, api_keys=None if live is None else api_keys(live))
+    if last is not None and not due(last):
         report.classify_seconds = _since(phase)
         _unchanged(report, last)
         return
-    seq = await build_day_completions(conn, stats_date)
+    scope = None
+    if last is None:  # rows changed: perhaps only some tasks need aggregating again
+        scope = await find_scope(conn, stats_date, keys, tasks_key, due)
+    seq = await build_scope(
+        conn, stats_date, scope, lambda: build_day_completions(conn, stats_date)
+    )
+    report.partial = scope is not None
     report.classify_seconds = _since(phase)
     # Fresh means fetched since the scan began, less the allowed age; live, since it began.
     began: datetime = await conn.fetchval("db_now")
@@ -178,85 +195,20 @@ async def _scan_locked(
     await conn.execute("create_day_videos", config.prefer_live, cutoff, began)
     if report.mode != "full" and not config.prefer_live:
         await conn.execute("keep_day_videos", stats_date, report.mode)
+    await narrow_to_scope(conn, scope)
     if report.mode == "settle":  # it fetched nothing a stop left out: still owed
         owed: list[str] = await conn.fetchval("still_owed_providers", stats_date)
         report.incomplete_providers.extend(p for p in owed if p not in report.incomplete_providers)
-    await create_node_split(conn)  # from the videos' final numbers
-    async with conn.conn.transaction():
-        summary = await conn.fetchrow("upsert_day_stats", stats_date)
-        assert summary is not None
-        zeroed = await conn.execute("zero_vanished_tasks", stats_date)
-        report.task_count = summary["task_count"]
-        report.completion_count = summary["completion_count"]
-        report.video_count = summary["video_count"]
-        report.videos_missing = summary["videos_missing"]
-        report.videos_stale = summary["videos_stale"]
-        report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
-        await conn.execute("save_day_videos", stats_date, report.run_id)
-        await conn.execute("upsert_day_node_stats", stats_date)  # same transaction as the rows
-        if enqueue is not None:
-            report.deliveries_queued = await enqueue(conn, stats_date)
-        await conn.execute(
-            "record_aggregate",
-            stats_date,
-            seq,
-            marks["at"],
-            key,
-            tasks_key,
-            report.task_count,
-            report.completion_count,
-            report.video_count,
-            report.videos_missing,
-            report.videos_stale,
-            config.prefer_live,
-            config.stats_max_age,
-            marks["stats_mark"],
-            marks["links_mark"],
-            sorted(report.incomplete_providers),
+    if scope is not None:  # what the tasks out of scope still owe
+        report.incomplete_providers.extend(
+            p for p in scope.incomplete_providers if p not in report.incomplete_providers
         )
+    await create_node_split(conn)  # from the videos' final numbers
+    aggregation = Aggregation(
+        seq, marks, key, tasks_key, config.prefer_live, config.stats_max_age, scope is None
+    )
+    await write_day(conn, stats_date, report, aggregation, enqueue)
     report.write_seconds = _since(phase)
-
-
-# What each mode may refresh, least first (spec section 7): a day last aggregated by a
-# scan that refreshed at least as much as this one is as this one would leave it.
-_REFRESHES: tuple[ScanMode, ...] = ("settle", "incomplete", "full")
-
-
-def aggregate_key(config: ScanConfig, enqueue: Enqueue | None, mode: ScanMode = "full") -> str:
-    """What a day's numbers and payloads depend on beyond its rows and tasks: the
-    source policy and freshness, the outbox's own settings (``key`` of the enqueue
-    callable; one without a key never counts as unchanged), and the mode of the scan
-    that aggregated it (a settle rescan keeps numbers a full scan would refresh)."""
-    outbox = "none" if enqueue is None else getattr(enqueue, "key", None)
-    if outbox is None:
-        outbox = f"unknown:{id(enqueue)}:{time.monotonic_ns()}"
-    text = f"{config.prefer_live}|{config.stats_max_age.total_seconds()}|{outbox}|{mode}"
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def unchanged_keys(config: ScanConfig, enqueue: Enqueue | None, mode: ScanMode) -> list[str]:
-    """The aggregations a scan of ``mode`` may stand on: its own mode's, or one that
-    refreshed more (a settle rescan after a full scan; never a full scan after a
-    settle rescan, which kept older numbers)."""
-    modes = _REFRESHES[_REFRESHES.index(mode) :]
-    return [aggregate_key(config, enqueue, m) for m in modes]
-
-
-def _fetch_due(last: Record, live: LiveFetch | None) -> bool:
-    """Whether a scan with these providers could fetch or resolve anything for a day
-    that is otherwise unchanged: an unresolved short link (no key needed), fetched
-    stats gone stale, or videos without fetched stats on a platform whose provider has
-    a key (a full scan's refresh, spec section 7)."""
-    if live is None:
-        return False
-    if last["unresolved_links"] or last["fetch_due"]:
-        return True
-    keys = {
-        "yt": live.config.youtube_api_key,
-        "tt": live.config.tikhub_api_key,
-        "dy": live.config.tikhub_api_key,
-    }
-    return any(keys.get(p) for p in last["fetch_platforms"] or ())
 
 
 def _unchanged(report: ScanReport, last: Record) -> None:
@@ -277,18 +229,6 @@ def _since(started: float) -> float:
     return round(time.monotonic() - started, 3)
 
 
-async def create_node_split(conn: Tx) -> None:
-    """``day_video_nodes`` and ``day_node_stats`` from the day's completions and videos
-    (spec section 9): the scan, ``explain`` and ``audit`` build the split alike."""
-    await conn.execute("create_day_video_nodes")
-    await conn.execute("create_day_node_stats")
-
-
-async def drop_node_split(conn: Tx) -> None:
-    await conn.execute("drop_day_node_stats")
-    await conn.execute("drop_day_video_nodes")
-
-
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
@@ -296,6 +236,7 @@ async def _release(conn: Tx, stats_date: date) -> None:
         await conn.execute("drop_videos_to_fetch")
         await conn.execute("drop_day_videos")
         await drop_node_split(conn)
+        await drop_scope(conn)
         await conn.execute("unlock_day", stats_date)
     except Exception:  # the pool resets a broken connection, and that drops both
         log.warning("scan.release_failed", stats_date=stats_date.isoformat(), exc_info=True)

@@ -76,8 +76,13 @@ async def fetch_missing(
     report: ScanReport,
     stats_date: date,
 ) -> None:
-    """Fetch what the scan's mode (``report.mode``) lets it ask for."""
-    async for chunk in chunks_to_fetch(conn, prefer_live, cutoff, report.mode, stats_date):
+    """Fetch what the scan's mode (``report.mode``) lets it ask for, of the platforms
+    whose provider has a key (no key, no call: nothing to list)."""
+    platforms = [p for p, key in api_keys(live).items() if key]
+    if not platforms:
+        return
+    chunks = chunks_to_fetch(conn, prefer_live, cutoff, report.mode, stats_date, platforms)
+    async for chunk in chunks:
         batch: list[tuple[VideoRef, FetchResult]] = []
         results = fetch_videos(live.session, chunk, live.config, live.counters, gate=live.gate)
         async with aclosing(results):
@@ -104,10 +109,24 @@ async def fetch_missing(
             await save_fetched(db, batch)
 
 
+def api_keys(live: LiveFetch) -> dict[str, str | None]:
+    """Each platform's provider key (TikHub serves TikTok and Douyin)."""
+    return {
+        "yt": live.config.youtube_api_key,
+        "tt": live.config.tikhub_api_key,
+        "dy": live.config.tikhub_api_key,
+    }
+
+
 async def chunks_to_fetch(
-    conn: Tx, prefer_live: bool, cutoff: datetime, mode: str, stats_date: date
+    conn: Tx,
+    prefer_live: bool,
+    cutoff: datetime,
+    mode: str,
+    stats_date: date,
+    platforms: list[str],
 ) -> AsyncIterator[list[VideoRef]]:
-    await conn.execute("create_videos_to_fetch", prefer_live, cutoff, mode, stats_date)
+    await conn.execute("create_videos_to_fetch", prefer_live, cutoff, mode, stats_date, platforms)
     await conn.execute("index_videos_to_fetch")
     after = ("", "")
     while rows := await conn.fetch("next_videos_to_fetch", *after, FETCH_CHUNK):

@@ -126,7 +126,7 @@ WITH videos AS (
                                  CASE WHEN c.platform = 'dy' THEN c.collects END) = 0)
                AS no_saved
     FROM pg_temp.day_completions c
-    WHERE c.video_id IS NOT NULL AND c.platform <> 'other'
+    WHERE c.video_id IS NOT NULL AND c.platform = ANY($5::text[])  -- those with a key
     GROUP BY c.platform, c.video_id
 ),
 judged AS (
@@ -294,7 +294,8 @@ WHERE k.stats_date = $1 AND k.platform = v.platform
 -- the day loses its row; an unchanged row is not rewritten (it keeps its run_id, and
 -- 'live': the numbers the scan that fetched them used, read from the cache later).
 -- A video in several tasks is one row (its fetched numbers are the same in each).
--- $1 stats date, $2 this scan's run id.
+-- $1 stats date, $2 this scan's run id, $3 a whole aggregation (else only the videos
+-- of the rows changed since can have left the day).
 WITH used AS (
     SELECT DISTINCT ON (v.platform, v.video_key)
            v.platform, v.video_key, v.source, v.views, v.likes, v.comments, v.shares,
@@ -311,6 +312,8 @@ WITH used AS (
 gone AS (
     DELETE FROM dailystats_day_video_stats k
     WHERE k.stats_date = $1
+      AND ($3 OR (k.platform, k.video_key) IN (SELECT platform, video_key
+                                               FROM pg_temp.day_scope_keys))
       AND NOT EXISTS (SELECT 1 FROM used u
                       WHERE u.platform = k.platform AND u.video_key = k.video_key)
 )
@@ -375,14 +378,16 @@ WITH video_sums AS (
     FROM pg_temp.day_videos
     GROUP BY task_id
 ),
+-- A user is of one node, so a task's distinct accounts are the sums of its nodes'
+-- (create_day_node_stats counted them: the day's rows are not read again).
 accounts AS (
     SELECT task_id,
-           count(*) AS completions,
-           count(DISTINCT user_id) AS accounts,
-           count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
-           count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
-           count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
-    FROM pg_temp.day_completions
+           sum(total_completion_count) AS completions,
+           sum(total_account_count) AS accounts,
+           sum(yt_account_count) AS yt_accounts,
+           sum(tt_account_count) AS tt_accounts,
+           sum(dy_account_count) AS dy_accounts
+    FROM pg_temp.day_node_stats
     GROUP BY task_id
 ),
 -- Fetched stats this scan used are dated by this use (at most once a day), so retention
@@ -455,6 +460,7 @@ UPDATE task_daily_stats t SET
     dy_account_count = 0, dy_view_count = 0, dy_like_count = 0, dy_comment_count = 0,
     dy_share_count = 0, dy_collect_count = 0, updated_at = CURRENT_TIMESTAMP
 WHERE t.stats_date = $1
+  AND ($2 OR t.task_id IN (SELECT task_id FROM pg_temp.day_scope))  -- $2 whole day
   AND NOT EXISTS (SELECT 1 FROM pg_temp.day_completions c WHERE c.task_id = t.task_id)
   AND (t.total_completion_count <> 0 OR t.total_account_count <> 0)
 
@@ -530,7 +536,8 @@ DROP TABLE IF EXISTS pg_temp.day_node_stats
 -- name: upsert_day_node_stats --
 -- The day's split into dailystats_node_stats, in the scan's write transaction: a row
 -- whose numbers did not change is not touched; a node left with no completions (and
--- every node of a task that lost them all) loses its row. $1 stats date.
+-- every node of a task that lost them all) loses its row. $1 stats date, $2 a whole
+-- aggregation (else only tasks in scope are looked at).
 WITH upserted AS (
     INSERT INTO dailystats_node_stats AS t (
         task_id, stats_date, agent_node,
@@ -575,6 +582,7 @@ WITH upserted AS (
 deleted AS (
     DELETE FROM dailystats_node_stats t
     WHERE t.stats_date = $1
+      AND ($2 OR t.task_id IN (SELECT task_id FROM pg_temp.day_scope))
       AND NOT EXISTS (SELECT 1 FROM pg_temp.day_node_stats n
                       JOIN drama_tasks dt ON dt.task_id = n.task_id
                       WHERE n.task_id = t.task_id AND n.agent_node = t.agent_node)
@@ -761,10 +769,13 @@ LEFT JOIN LATERAL jsonb_to_record(s.details)
     AS x(view_count text, like_count text, comment_count text, share_count text,
          collect_count text) ON true
 
--- name: classify_changed_days --
--- The days whose classified rows the batch changes in anything but their xmin: the
--- day of a stored row it drops or alters, and the day of a row it adds or alters.
-SELECT c.stats_date FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
+-- name: create_day_changed --
+-- The batch's rows whose classification changes in anything but their xmin, as
+-- stored (a row it drops or alters) and as they are now (a row it adds or alters):
+-- the days they change, and the tasks and videos a rescan aggregates again.
+CREATE TEMP TABLE day_changed AS
+SELECT c.stats_date, c.id, c.task_id, c.platform, c.video_id, c.is_short, c.short_link
+FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
 WHERE NOT EXISTS (
     SELECT 1 FROM pg_temp.day_new n
     WHERE n.id = c.id
@@ -775,9 +786,38 @@ WHERE NOT EXISTS (
           (c.stats_date, c.user_id, c.views, c.likes, c.comments, c.shares, c.collects,
            c.submitted_at, c.saved_at, c.task_id, c.is_short, c.platform, c.video_id,
            c.short_link))
-UNION
-SELECT n.stats_date FROM pg_temp.day_new n
-WHERE NOT EXISTS (SELECT 1 FROM dailystats_completions c WHERE c.id = n.id)
+UNION ALL
+SELECT n.stats_date, n.id, n.task_id, n.platform, n.video_id, n.is_short, n.short_link
+FROM pg_temp.day_new n
+WHERE NOT EXISTS (
+    SELECT 1 FROM dailystats_completions c
+    WHERE c.id = n.id
+      AND (n.stats_date, n.user_id, n.views, n.likes, n.comments, n.shares, n.collects,
+           n.submitted_at, n.saved_at, n.task_id, n.is_short, n.platform, n.video_id,
+           n.short_link)
+          IS NOT DISTINCT FROM
+          (c.stats_date, c.user_id, c.views, c.likes, c.comments, c.shares, c.collects,
+           c.submitted_at, c.saved_at, c.task_id, c.is_short, c.platform, c.video_id,
+           c.short_link))
+
+-- name: day_changed_days --
+SELECT DISTINCT stats_date FROM pg_temp.day_changed
+
+-- name: classify_note_changes --
+-- The changed rows under the change counter their day now has (classify_mark_changed
+-- ran first): what a partial aggregation of the day reads.
+INSERT INTO dailystats_day_changes
+    (stats_date, change_seq, id, task_id, platform, video_id, is_short, short_link)
+SELECT DISTINCT x.stats_date, d.change_seq, x.id, x.task_id, x.platform, x.video_id,
+       x.is_short, x.short_link
+FROM pg_temp.day_changed x JOIN dailystats_classified_days d ON d.stats_date = x.stats_date
+
+-- name: drop_day_changed --
+DROP TABLE IF EXISTS pg_temp.day_changed
+
+-- name: index_day_new --
+-- The comparison above looks rows up by id (index_lookups_only).
+CREATE INDEX ON pg_temp.day_new (id)
 
 -- name: classify_batch_days --
 -- When every row is classified afresh: the day, and the days its rows were stored under.
@@ -816,7 +856,10 @@ FROM (SELECT count(*) AS n, coalesce(bit_xor(dailystats_row_hash(id, row_xmin)),
 WHERE d.stats_date = $1
 
 -- name: classify_mark_changed --
-UPDATE dailystats_classified_days SET change_seq = change_seq + 1
+-- $2: a change not noted row by row (rows classified afresh): aggregated whole again.
+UPDATE dailystats_classified_days
+SET change_seq = change_seq + 1,
+    whole_seq = CASE WHEN $2 THEN change_seq + 1 ELSE whole_seq END
 WHERE stats_date = ANY($1::date[])
 
 -- name: classify_set_key --
@@ -841,7 +884,7 @@ SELECT EXISTS (
 -- name: mark_all_days_changed --
 -- A node changed: every classified day's numbers may have. Locked in date order, as
 -- classify_lock_days does, so the two never deadlock.
-UPDATE dailystats_classified_days SET change_seq = change_seq + 1
+UPDATE dailystats_classified_days SET change_seq = change_seq + 1, whole_seq = change_seq + 1
 WHERE stats_date IN (SELECT stats_date FROM dailystats_classified_days
                      ORDER BY stats_date FOR UPDATE)
 
@@ -901,20 +944,30 @@ SELECT now() AS at,
 
 -- name: record_aggregate --
 -- In the transaction that writes the day's numbers: what they were computed from, and
--- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age).
+-- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age); a
+-- partial aggregation ($16 false) adds its scope's to what the day had (the
+-- platforms and links only ever over-counted: a rescan with providers is then whole).
 UPDATE dailystats_classified_days
 SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
     stats_mark = $13, links_mark = $14, incomplete_providers = $15,
     task_count = $6, completion_count = $7, video_count = $8, videos_missing = $9,
     videos_stale = $10,
-    fetch_platforms = (SELECT coalesce(array_agg(DISTINCT v.platform), '{}')
-                       FROM pg_temp.day_videos v
-                       WHERE v.source IN ('missing', 'last_known')
-                          OR ($11 AND v.source = 'saved')),
+    fetch_platforms = (SELECT coalesce(array_agg(DISTINCT p.platform), '{}')
+                       FROM (SELECT v.platform FROM pg_temp.day_videos v
+                             WHERE v.source IN ('missing', 'last_known')
+                                OR ($11 AND v.source = 'saved')
+                             UNION ALL
+                             SELECT unnest(CASE WHEN $16 THEN '{}'::text[]
+                                                ELSE fetch_platforms END)) p),
     unresolved_links = (SELECT count(*) FROM pg_temp.day_videos v
-                        WHERE v.short_link IS NOT NULL),
-    fetch_due_at = (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
-                    WHERE v.source IN ('cache', 'live')) + $12::interval
+                        WHERE v.short_link IS NOT NULL)
+                       + CASE WHEN $16 THEN 0 ELSE coalesce(unresolved_links, 0) END,
+    fetch_due_at = CASE WHEN $16 THEN
+                       (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
+                        WHERE v.source IN ('cache', 'live')) + $12::interval
+                   ELSE least(fetch_due_at,
+                              (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
+                               WHERE v.source IN ('cache', 'live')) + $12::interval) END
 WHERE stats_date = $1
 
 -- name: closed_classified_days --
@@ -922,7 +975,10 @@ SELECT stats_date FROM dailystats_classified_days WHERE stats_date < $1 ORDER BY
 
 -- name: forget_classified_day --
 -- A day no longer open: its record first, under its lock (a later scan of it then
--- classifies it afresh), then its rows (prune_classified_rows).
+-- classifies it afresh), with what only a partial aggregation of it reads; then its
+-- rows (prune_classified_rows).
+WITH changes AS (DELETE FROM dailystats_day_changes WHERE stats_date = $1),
+     tasks AS (DELETE FROM dailystats_day_tasks WHERE stats_date = $1)
 DELETE FROM dailystats_classified_days WHERE stats_date = $1
 
 -- name: prune_classified_rows --
@@ -945,3 +1001,175 @@ WHERE NOT EXISTS (SELECT 1 FROM dailystats_completions c WHERE c.user_id = n.use
 -- The day's lock if free now, else false at once (the intraday classification pass
 -- never waits for a scan).
 SELECT pg_try_advisory_lock(7210135, $1::date - DATE '2000-01-01')
+
+-- ======================================================================= partial aggregation
+-- A rescan of a day aggregated before, whose classified rows changed (each change noted
+-- row by row by the classification, migration 0015) and nothing else: it aggregates
+-- again only the tasks those rows touch (pg_temp.day_scope), reading their rows and the
+-- rows that share their videos. A whole aggregation leaves day_scope empty.
+
+-- name: day_partial_base --
+-- The day's last aggregation when it can be brought up to date that way: as
+-- day_unchanged, except that the classified rows changed since, every change noted
+-- row by row (whole_seq: none that was not), and the per-task counts it needs kept.
+-- $1 stats date, $2 aggregate keys it may stand on, $3 tasks fingerprint.
+SELECT d.aggregated_seq, d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
+       coalesce(d.fetch_due_at <= now(), false) AS fetch_due, d.completion_count,
+       (SELECT count(*) FROM dailystats_day_changes x
+        WHERE x.stats_date = $1 AND x.change_seq > d.aggregated_seq) AS changes
+FROM dailystats_classified_days d
+WHERE d.stats_date = $1 AND d.aggregated_seq IS NOT NULL
+  AND d.whole_seq <= d.aggregated_seq
+  AND d.aggregate_key = ANY($2::text[]) AND d.tasks_key = $3
+  AND (d.video_count = 0
+       OR EXISTS (SELECT 1 FROM dailystats_day_video_stats n WHERE n.stats_date = $1))
+  AND (d.task_count = 0
+       OR EXISTS (SELECT 1 FROM dailystats_day_tasks t WHERE t.stats_date = $1))
+  AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
+                  WHERE s.resolved_at > coalesce(d.links_mark, '-infinity'))
+  AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats v
+                  WHERE v.fetched_at > coalesce(d.stats_mark, '-infinity'))
+
+-- name: create_day_short_rows --
+-- The day's short-link rows (few) keyed by what their link resolved to, as
+-- resolve_day_short_links will key them: the resolved video, none when it resolved to
+-- another platform, 's:' || the link while unresolved.
+CREATE TEMP TABLE day_short_rows AS
+SELECT c.id, c.task_id, c.platform,
+       CASE WHEN s.link IS NULL THEN 's:' || c.short_link
+            WHEN s.platform = c.platform THEN s.video_id END AS video_key
+FROM dailystats_completions c
+LEFT JOIN dailystats_short_links s ON s.link = c.short_link
+WHERE c.stats_date = $1 AND c.is_short
+
+-- name: create_day_scope_keys --
+-- The videos of the rows changed since the day's last aggregation ($2: its change
+-- counter), as stored and as they are now, keyed as dailystats_day_video_stats keys
+-- them (a completion that names no video is a video of its own, 'c:' || its id).
+CREATE TEMP TABLE day_scope_keys AS
+SELECT DISTINCT x.platform,
+       coalesce(CASE WHEN NOT x.is_short THEN x.video_id
+                     WHEN s.link IS NULL THEN 's:' || x.short_link
+                     WHEN s.platform = x.platform THEN s.video_id END,
+                'c:' || x.id) AS video_key
+FROM dailystats_day_changes x
+LEFT JOIN dailystats_short_links s ON x.is_short AND s.link = x.short_link
+WHERE x.stats_date = $1 AND x.change_seq > $2 AND x.platform <> 'other'
+
+-- name: create_day_scope --
+-- The tasks whose numbers may have changed: those of the changed rows, and those that
+-- count a changed row's video (a video's saved counts are the day's, across tasks).
+CREATE TEMP TABLE day_scope AS
+SELECT x.task_id FROM dailystats_day_changes x
+WHERE x.stats_date = $1 AND x.change_seq > $2
+UNION
+SELECT c.task_id
+FROM pg_temp.day_scope_keys k
+JOIN dailystats_completions c
+  ON c.stats_date = $1 AND c.platform = k.platform AND c.video_id = k.video_key
+WHERE c.video_id IS NOT NULL AND NOT c.is_short
+UNION
+SELECT r.task_id
+FROM pg_temp.day_short_rows r
+JOIN pg_temp.day_scope_keys k ON k.platform = r.platform AND k.video_key = r.video_key
+
+-- name: create_day_scope_empty --
+-- A whole aggregation: no scope.
+CREATE TEMP TABLE day_scope (task_id INTEGER);
+CREATE TEMP TABLE day_scope_keys (platform TEXT, video_key TEXT)
+
+-- name: create_day_scope_rows --
+-- The rows a partial aggregation reads: every row of the scope's tasks, and the rows of
+-- other tasks that count one of their videos (for that video's saved counts).
+CREATE TEMP TABLE day_scope_rows AS
+WITH task_rows AS (
+    SELECT c.id, c.platform, c.video_id, c.is_short
+    FROM dailystats_completions c
+    WHERE c.stats_date = $1 AND c.task_id IN (SELECT task_id FROM pg_temp.day_scope)
+),
+keys AS (
+    SELECT DISTINCT t.platform, t.video_id AS video_key FROM task_rows t
+    WHERE t.video_id IS NOT NULL AND NOT t.is_short AND t.platform <> 'other'
+    UNION
+    SELECT r.platform, r.video_key FROM pg_temp.day_short_rows r
+    WHERE r.video_key IS NOT NULL AND r.task_id IN (SELECT task_id FROM pg_temp.day_scope)
+)
+SELECT t.id FROM task_rows t
+UNION
+SELECT c.id
+FROM keys k
+JOIN dailystats_completions c
+  ON c.stats_date = $1 AND c.platform = k.platform AND c.video_id = k.video_key
+WHERE c.video_id IS NOT NULL AND NOT c.is_short
+UNION
+SELECT r.id FROM pg_temp.day_short_rows r
+JOIN keys k ON k.platform = r.platform AND k.video_key = r.video_key
+
+-- name: build_scoped_completions --
+-- build_day_completions for the rows of day_scope_rows only.
+CREATE TEMP TABLE day_completions AS
+SELECT c.id, c.task_id, c.user_id, c.platform, c.video_id, c.is_short, c.short_link,
+       c.views, c.likes, c.comments, c.shares, c.collects,
+       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node, c.submitted_at, c.saved_at
+FROM pg_temp.day_scope_rows r
+JOIN dailystats_completions c ON c.id = r.id
+LEFT JOIN users u ON u.user_id = c.user_id
+WHERE c.stats_date = $1
+
+-- name: narrow_videos_to_scope --
+-- Once each video has its day-wide counts: the rows of tasks out of scope go.
+DELETE FROM pg_temp.day_videos v
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.day_scope s WHERE s.task_id = v.task_id)
+
+-- name: narrow_completions_to_scope --
+DELETE FROM pg_temp.day_completions c
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.day_scope s WHERE s.task_id = c.task_id)
+
+-- name: drop_day_scope --
+DROP TABLE IF EXISTS pg_temp.day_scope, pg_temp.day_scope_keys, pg_temp.day_scope_rows,
+    pg_temp.day_short_rows
+
+-- name: save_day_tasks --
+-- What this aggregation counted per task ($2 whole: every task of the day; else the
+-- scope's), so a partial aggregation's day totals are sums; a task left with no
+-- completions loses its row.
+WITH counted AS (
+    SELECT a.task_id, a.completions, coalesce(v.videos, 0) AS videos,
+           coalesce(v.missing, 0) AS missing, coalesce(v.stale, 0) AS stale
+    FROM (SELECT task_id, sum(total_completion_count) AS completions
+          FROM pg_temp.day_node_stats GROUP BY task_id) a
+    LEFT JOIN (SELECT task_id, count(*) AS videos,
+                      count(*) FILTER (WHERE source = 'missing') AS missing,
+                      count(*) FILTER (WHERE source = 'last_known') AS stale
+               FROM pg_temp.day_videos GROUP BY task_id) v ON v.task_id = a.task_id
+),
+gone AS (
+    DELETE FROM dailystats_day_tasks t
+    WHERE t.stats_date = $1
+      AND ($2 OR t.task_id IN (SELECT task_id FROM pg_temp.day_scope))
+      AND NOT EXISTS (SELECT 1 FROM counted c WHERE c.task_id = t.task_id)
+)
+INSERT INTO dailystats_day_tasks AS t
+    (stats_date, task_id, completion_count, video_count, videos_missing, videos_stale)
+SELECT $1, c.task_id, c.completions, c.videos, c.missing, c.stale FROM counted c
+ON CONFLICT (stats_date, task_id) DO UPDATE
+SET completion_count = EXCLUDED.completion_count, video_count = EXCLUDED.video_count,
+    videos_missing = EXCLUDED.videos_missing, videos_stale = EXCLUDED.videos_stale
+WHERE (t.completion_count, t.video_count, t.videos_missing, t.videos_stale)
+      IS DISTINCT FROM
+      (EXCLUDED.completion_count, EXCLUDED.video_count, EXCLUDED.videos_missing,
+       EXCLUDED.videos_stale)
+
+-- name: day_task_totals --
+-- The day's totals after save_day_tasks (a partial aggregation counted only its scope).
+SELECT count(*)::int AS task_count,
+       coalesce(sum(completion_count), 0)::int AS completion_count,
+       coalesce(sum(video_count), 0)::int AS video_count,
+       coalesce(sum(videos_missing), 0)::int AS videos_missing,
+       coalesce(sum(videos_stale), 0)::int AS videos_stale
+FROM dailystats_day_tasks WHERE stats_date = $1
+
+-- name: forget_day_changes --
+-- In the aggregation's transaction: the changes it aggregated ($2: the change counter
+-- it read) are done with.
+DELETE FROM dailystats_day_changes WHERE stats_date = $1 AND change_seq <= $2

@@ -37,6 +37,8 @@ class ScanReport:
     # nothing the day's numbers depend on had changed (no aggregation, nothing written).
     rows_classified: int = 0
     unchanged: bool = False
+    # Only the tasks the changed rows touch were aggregated again (daemon.scan.scope).
+    partial: bool = False
     deliveries_queued: int = 0
     # Where the time went: classifying the day, asking the APIs, writing rows and outbox.
     classify_seconds: float = 0.0

@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from daemon.rules.dates import day_bounds, days_between
-from daemon.scan.day import ScanConfig, create_node_split, drop_node_split
+from daemon.scan.day import ScanConfig
+from daemon.scan.write import create_node_split, drop_node_split
 from daemon.store.db import Db, Record, Tx
 from daemon.webhook.nodes import node_row
 from daemon.webhook.outbox import stats_row

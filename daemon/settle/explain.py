@@ -14,8 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 from daemon.scan.classify import build_day_completions, classify_day
-from daemon.scan.day import ScanConfig, create_node_split, drop_node_split
+from daemon.scan.day import ScanConfig
 from daemon.scan.daylock import lock_day
+from daemon.scan.write import create_node_split, drop_node_split
 from daemon.store.db import Db, Record, Tx
 
 MAX_COUNT = 2**63 - 1

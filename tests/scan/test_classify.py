@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from daemon.rules.links import classify_completion, detect_platform, short_link_key
 from daemon.run.classifier import classify_pass
+from daemon.scan import scope
 from daemon.scan.classify import build_day_completions
 from daemon.scan.day import ScanConfig, scan_day
 from daemon.store.db import Db
@@ -29,6 +31,7 @@ from tests.scan.scan_reference import (
     saved_counts,
     stored_rows,
 )
+from tests.scan.test_partial import check_same_as_whole
 from tests.scan.test_scan import ALIASES, DAYS, LINKS, PLATFORMS, SHORT_LINKS, ZONES, details_values
 
 USERS = range(1, 7)
@@ -89,8 +92,20 @@ steps = st.one_of(
 )
 
 
+# Changes to the bot's rows alone: each is noted row by row, so every rescan after
+# them aggregates partially (none of a node, a zone or a short link's answer).
+row_steps = st.one_of(
+    st.tuples(st.just("insert"), completion_fields()),
+    st.tuples(st.just("status"), st.integers(0, 99), st.sampled_from(STATUSES)),
+    st.tuples(st.just("link"), st.integers(0, 99), links_and_platforms()),
+    st.tuples(st.just("details"), st.integers(0, 99), details_values),
+    st.tuples(st.just("moment"), st.integers(0, 99), st.one_of(st.none(), offsets)),
+    st.tuples(st.just("delete"), st.integers(0, 99)),
+)
+
+
 @st.composite
-def histories(draw: st.DrawFn) -> dict[str, Any]:
+def histories(draw: st.DrawFn, steps: st.SearchStrategy[Any] = steps) -> dict[str, Any]:
     return {
         "zone": draw(st.sampled_from(ZONES)),
         "day": draw(st.sampled_from(DAYS)),
@@ -294,6 +309,22 @@ async def _check(db: Db, model: Model) -> None:
 async def test_kept_classification_matches_the_reference_after_any_changes(
     db: Db, history: dict[str, Any]
 ) -> None:
+    await _run_history(db, history, rows_only=False)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=histories(row_steps))
+async def test_partial_aggregations_match_the_reference_after_row_changes(
+    db: Db, history: dict[str, Any]
+) -> None:
+    await _run_history(db, history, rows_only=True)
+
+
+async def _run_history(db: Db, history: dict[str, Any], *, rows_only: bool) -> None:
     model = Model(history["day"], history["zone"])
     async with db.connection() as tx:
         conn = tx.conn
@@ -320,9 +351,16 @@ async def test_kept_classification_matches_the_reference_after_any_changes(
         config = ScanConfig.defaults(model.zone)
         if intraday:
             await classify_pass(db, config.zone, config.completed_statuses, [model.day], batch=3)
-        report = await scan_day(db, model.day, config, trigger="test")
+        # Every change a partial aggregation could take is taken partially (these days
+        # are small: the tenth-of-the-day limit would make most of them whole).
+        with mock.patch.object(scope, "MAX_CHANGED_SHARE", 100.0):
+            report = await scan_day(db, model.day, config, trigger="test")
         assert report.status == "succeeded", report.error
+        event(f"partial={report.partial}")
+        if rows_only and report.run_id > 1:  # after the first scan (whole, run 1)
+            assert report.partial or report.unchanged
         await _check(db, model)
+        await check_same_as_whole(db, model.day, config)
 
     # Nothing changed since: the rescan classifies nothing and writes nothing (a short
     # link resolved in the last round was already aggregated: it is older now).

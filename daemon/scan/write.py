@@ -1,0 +1,96 @@
+"""The scan's write: the day's numbers, its split by node and the outbox, in one
+transaction, from ``pg_temp.day_completions`` and ``pg_temp.day_videos``.
+
+A whole aggregation writes every task of the day; a partial one (daemon.scan.scope)
+the tasks of ``pg_temp.day_scope``, and the day's totals are then the sums of what
+each task last counted (``dailystats_day_tasks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from daemon.scan.report import ScanReport
+from daemon.store.db import Record, Tx
+
+__all__ = ["Aggregation", "create_node_split", "drop_node_split", "write_day"]
+
+Enqueue = Callable[[Tx, date], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregation:
+    """What the day's numbers were computed from, recorded beside them."""
+
+    seq: int  # the day's change counter its rows reflect
+    marks: Record  # aggregate_marks: when it began, the newest stats and link answers
+    key: str  # aggregate_key of this scan
+    tasks_key: str
+    prefer_live: bool
+    stats_max_age: timedelta
+    whole: bool
+
+
+async def create_node_split(conn: Tx) -> None:
+    """``day_video_nodes`` and ``day_node_stats`` from the day's completions and videos
+    (spec section 9): the scan, ``explain`` and ``audit`` build the split alike."""
+    await conn.execute("create_day_video_nodes")
+    await conn.execute("create_day_node_stats")
+
+
+async def drop_node_split(conn: Tx) -> None:
+    await conn.execute("drop_day_node_stats")
+    await conn.execute("drop_day_video_nodes")
+
+
+async def write_day(
+    conn: Tx,
+    stats_date: date,
+    report: ScanReport,
+    agg: Aggregation,
+    enqueue: Enqueue | None,
+) -> None:
+    """Upsert the day's rows (a row whose numbers did not change is not touched), zero
+    tasks that lost their completions, store the numbers each video was counted with
+    and the split by node, queue the deliveries the changed payloads imply, and record
+    what it was all computed from: one transaction."""
+    whole = agg.whole
+    async with conn.conn.transaction():
+        summary = await conn.fetchrow("upsert_day_stats", stats_date)
+        assert summary is not None
+        zeroed = await conn.execute("zero_vanished_tasks", stats_date, whole)
+        report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
+        await conn.execute("save_day_tasks", stats_date, whole)
+        totals = await conn.fetchrow("day_task_totals", stats_date)
+        assert totals is not None
+        report.task_count = totals["task_count"]
+        report.completion_count = totals["completion_count"]
+        report.video_count = totals["video_count"]
+        report.videos_missing = totals["videos_missing"]
+        report.videos_stale = totals["videos_stale"]
+        await conn.execute("save_day_videos", stats_date, report.run_id, whole)
+        await conn.execute("upsert_day_node_stats", stats_date, whole)
+        if enqueue is not None:
+            report.deliveries_queued = await enqueue(conn, stats_date)
+        await conn.execute(
+            "record_aggregate",
+            stats_date,
+            agg.seq,
+            agg.marks["at"],
+            agg.key,
+            agg.tasks_key,
+            report.task_count,
+            report.completion_count,
+            report.video_count,
+            report.videos_missing,
+            report.videos_stale,
+            agg.prefer_live,
+            agg.stats_max_age,
+            agg.marks["stats_mark"],
+            agg.marks["links_mark"],
+            sorted(report.incomplete_providers),
+            whole,
+        )
+        await conn.execute("forget_day_changes", stats_date, agg.seq)
