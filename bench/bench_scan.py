@@ -90,7 +90,9 @@ WHERE id % 100 = $1
 """
 OURS = (
     "dailystats_completions, dailystats_classified_days, dailystats_links,"
-    " dailystats_user_nodes, task_daily_stats, dailystats_deliveries, dailystats_scan_runs"
+    " dailystats_user_nodes, task_daily_stats, dailystats_deliveries, dailystats_scan_runs,"
+    " dailystats_day_changes, dailystats_day_tasks, dailystats_day_video_stats,"
+    " dailystats_node_stats"
 )
 
 
@@ -168,6 +170,7 @@ def _scan(url: str, status_s: float) -> dict[str, object]:
         "peak_rss_mb": round(rss, 1),
         "status": scan.get("status"),
         "unchanged": scan.get("unchanged"),
+        "partial": scan.get("partial"),
         "rows_classified": scan.get("rows_classified"),
         "rows_changed": scan.get("rows_changed"),
         "deliveries_queued": scan.get("deliveries_queued"),

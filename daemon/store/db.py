@@ -29,7 +29,9 @@ async def create_pool(
 ) -> Any:
     """A pool; the timeouts (seconds, 0: none) bound every wait of its connections."""
     # Every timestamp the daemon writes or compares is UTC.
-    server_settings = {"application_name": "dailystats", "timezone": "UTC"}
+    # A scan sorts and hashes a day's rows (a million on a busy day): in memory, not in
+    # batches on disk, up to this much a sort (PostgreSQL's default is 4MB).
+    server_settings = {"application_name": "dailystats", "timezone": "UTC", "work_mem": "64MB"}
     if statement_timeout:
         server_settings["statement_timeout"] = str(int(statement_timeout * 1000))
     if lock_timeout:
