@@ -20,8 +20,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, BinaryIO, TextIO
 
+from daemon.rules.counts import COUNT_FIELDS
 from daemon.store.db import Db, Record
-from daemon.webhook.nodes import COUNT_FIELDS
 
 BATCH = 5000
 STORED = COUNT_FIELDS
