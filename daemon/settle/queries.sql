@@ -82,20 +82,22 @@ FROM latest l LEFT JOIN delivered v USING (task_id, stats_date)
 -- URL is configured, so a task without its own URL still has a receiver. $4: for the
 -- CSV the server writes (COPY): a text cell that could start a formula gets a leading '
 -- (as inert() in daemon/settle/report.py). Dates and ids as text, as the CSV has them.
--- The latest and the last delivered versions each come from one sort of the range's
--- versions (in memory: report_session), merged with the stored rows in report order.
-WITH latest AS (
-    SELECT DISTINCT ON (d.stats_date, d.task_id) d.stats_date, d.task_id, d.status,
-           d.status = 'dead' AND d.last_error LIKE 'no receiver%' AS no_receiver
-    FROM dailystats_deliveries d
-    WHERE d.stats_date BETWEEN $1 AND $2
-    ORDER BY d.stats_date, d.task_id, d.seq DESC
-),
-delivered AS (
-    SELECT DISTINCT ON (d.stats_date, d.task_id) d.stats_date, d.task_id, d.id,
+-- The last delivered version comes from one sort of the range's delivered versions (in
+-- memory: report_session); the latest is that one or, when newer, the newest version
+-- never delivered (few: pending, dead, superseded before sending; their own index).
+WITH delivered AS (
+    SELECT DISTINCT ON (d.stats_date, d.task_id) d.stats_date, d.task_id, d.seq, d.status,
+           d.status = 'dead' AND d.last_error LIKE 'no receiver%' AS no_receiver, d.id,
            d.delivered_at, d.attempts, d.body_counts AS c
     FROM dailystats_deliveries d
     WHERE d.stats_date BETWEEN $1 AND $2 AND d.delivered_at IS NOT NULL
+    ORDER BY d.stats_date, d.task_id, d.seq DESC
+),
+undelivered AS (
+    SELECT DISTINCT ON (d.stats_date, d.task_id) d.stats_date, d.task_id, d.seq, d.status,
+           d.status = 'dead' AND d.last_error LIKE 'no receiver%' AS no_receiver
+    FROM dailystats_deliveries d
+    WHERE d.stats_date BETWEEN $1 AND $2 AND d.delivered_at IS NULL
     ORDER BY d.stats_date, d.task_id, d.seq DESC
 ),
 task_days AS (
@@ -132,8 +134,13 @@ SELECT s.stats_date::text AS stats_date, s.task_id, s.x2c_task_id AS external_ta
        v.c[12] AS delivered_dy_like_count, v.c[13] AS delivered_dy_comment_count,
        v.c[14] AS delivered_dy_share_count, v.c[15] AS delivered_dy_collect_count
 FROM task_days s
-LEFT JOIN latest l ON l.stats_date = s.stats_date AND l.task_id = s.task_id
 LEFT JOIN delivered v ON v.stats_date = s.stats_date AND v.task_id = s.task_id
+LEFT JOIN undelivered u ON u.stats_date = s.stats_date AND u.task_id = s.task_id
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN v.seq IS NULL OR u.seq > v.seq THEN u.status ELSE v.status END AS status,
+           CASE WHEN v.seq IS NULL OR u.seq > v.seq THEN u.no_receiver ELSE v.no_receiver END
+               AS no_receiver
+) l
 ORDER BY s.stats_date, s.task_id
 
 -- name: report_session --
