@@ -39,13 +39,20 @@ async def cmd_explain(settings: Settings, args: argparse.Namespace) -> Outcome:
 
 
 async def cmd_report(settings: Settings, args: argparse.Namespace) -> Outcome:
-    from daemon.settle.report import report_batches, write_report
+    from daemon.settle.report import copy_report_csv, report_batches, write_report
 
     fmt = "json" if args.json else args.format
+    default_url = bool(settings.webhook_default_url)
     async with open_db(settings, writes=False) as db:
-        rows = report_batches(
-            db, args.first, args.last, args.by, default_url=bool(settings.webhook_default_url)
-        )
+        if fmt == "csv" and args.by == "task":
+            # A month of tasks: the server writes the CSV, passed through as bytes.
+            sys.stdout.flush()
+            await copy_report_csv(
+                db, args.first, args.last, sys.stdout.buffer, default_url=default_url
+            )
+            sys.stdout.buffer.flush()
+            return Outcome("", {}, printed=True)
+        rows = report_batches(db, args.first, args.last, args.by, default_url=default_url)
         await write_report(rows, args.by, fmt, sys.stdout, (args.first, args.last))
     sys.stdout.flush()
     return Outcome("", {}, printed=True)

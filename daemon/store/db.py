@@ -116,3 +116,8 @@ class Tx:
     async def cursor(self, name: str, *args: Any) -> Any:
         """A server-side cursor; only inside a transaction."""
         return await self.conn.cursor(QUERIES[name], *args)
+
+    async def copy_out(self, name: str, *args: Any, output: Any, **options: Any) -> str:
+        """``COPY (query) TO STDOUT``: the server formats the rows (``options`` as asyncpg's
+        ``copy_from_query``, e.g. ``format="csv"``) and ``output`` receives the bytes."""
+        return str(await self.conn.copy_from_query(QUERIES[name], *args, output=output, **options))

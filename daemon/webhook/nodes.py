@@ -7,27 +7,9 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from daemon.rules.counts import COUNT_FIELDS
 from daemon.store.db import Tx
 from daemon.webhook.payload import StatsRow
-
-COUNT_FIELDS = (
-    "total_account_count",
-    "total_completion_count",
-    "yt_account_count",
-    "yt_view_count",
-    "yt_like_count",
-    "yt_comment_count",
-    "tt_account_count",
-    "tt_view_count",
-    "tt_like_count",
-    "tt_comment_count",
-    "dy_account_count",
-    "dy_view_count",
-    "dy_like_count",
-    "dy_comment_count",
-    "dy_share_count",
-    "dy_collect_count",
-)
 
 
 def counted_row(record: Any, stats_date: date, **fields: Any) -> StatsRow:
