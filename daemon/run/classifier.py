@@ -24,6 +24,7 @@ from daemon.run.liveness import wait_any
 from daemon.scan.classify import (
     BATCH,
     DaySync,
+    analyze_if_many,
     apply_batch,
     day_is_classified,
     finish_day,
@@ -82,6 +83,7 @@ async def classify_pass(
                     report.longest_lock_seconds = max(report.longest_lock_seconds, held)
             finally:
                 await finish_day(conn)
+            await analyze_if_many(conn, sync.count)
     return report
 
 

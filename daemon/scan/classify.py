@@ -26,6 +26,7 @@ from daemon.store.db import Tx
 
 __all__ = [
     "DaySync",
+    "analyze_if_many",
     "apply_batch",
     "build_day_completions",
     "classify_day",
@@ -161,7 +162,15 @@ async def classify_day(conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Seq
         await apply_batch(conn, sync, 0, max(sync.count, 1))
     finally:
         await finish_day(conn)
+    await analyze_if_many(conn, sync.count)
     return sync.count
+
+
+async def analyze_if_many(conn: Tx, rows: int) -> None:
+    """Refresh the store's statistics after many rows changed (autovacuum may be minutes
+    behind; a partial aggregation's lookups are planned from them)."""
+    if rows > ANALYZE_AFTER:
+        await conn.execute("analyze_completions")
 
 
 async def refresh_user_nodes(conn: Tx) -> bool:

@@ -681,6 +681,17 @@ SET LOCAL jit = off
 -- the primary keys) rather than read whole tables into hash joins.
 SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
 
+-- name: scope_lookups_only --
+-- A partial aggregation's scope, found through the store's indexes whatever the
+-- planner believes of its size (a day classified moments ago may not be analysed yet).
+SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+       set_config('enable_seqscan', 'off', true)
+
+-- name: analyze_completions --
+-- After many rows were classified: the store's statistics, so its days are planned
+-- for their size.
+ANALYZE dailystats_completions
+
 -- name: index_day_sync --
 CREATE INDEX ON pg_temp.day_sync (n)
 

@@ -110,7 +110,7 @@ async def build_scope(
     seq: int = await conn.fetchval("day_change_seq", stats_date)
     async with conn.conn.transaction():
         await conn.execute("jit_off")
-        await conn.execute("index_lookups_only")  # a small scope, found through indexes
+        await conn.execute("scope_lookups_only")  # a small scope, found through indexes
         await conn.execute("create_day_short_rows", stats_date)
         await conn.execute("create_day_scope_keys", stats_date, scope.since_seq)
         await conn.execute("create_day_scope", stats_date, scope.since_seq)
