@@ -82,9 +82,10 @@ async def day_is_classified(
 
 
 async def prepare_day(
-    conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]
+    conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str], *, batched: bool = True
 ) -> DaySync:
-    """Open the day's record and list the ids to look at (``pg_temp.day_sync``)."""
+    """Open the day's record and list the ids to look at (``pg_temp.day_sync``),
+    indexed for reading in batches unless it is applied at once (``batched`` False)."""
     start, end = day_bounds(stats_date, zone)
     key = classify_key(zone, statuses)
     rekey: bool = await conn.fetchval("classify_open_day", stats_date, key)
@@ -96,7 +97,7 @@ async def prepare_day(
         )
     count = int(status.split()[-1])
     await conn.execute("analyze_day_sync")
-    if count > BATCH:  # read in batches by the intraday pass
+    if batched and count > BATCH:  # read in batches by the intraday pass
         await conn.execute("index_day_sync")
     return DaySync(stats_date, start, end, list(statuses), key, rekey, count)
 
@@ -157,7 +158,7 @@ async def classify_day(conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Seq
     Returns how many ids were looked at again (0: nothing had changed)."""
     if await day_is_classified(conn, stats_date, zone, statuses):
         return 0
-    sync = await prepare_day(conn, stats_date, zone, statuses)
+    sync = await prepare_day(conn, stats_date, zone, statuses, batched=False)
     try:
         await apply_batch(conn, sync, 0, max(sync.count, 1))
     finally:
