@@ -878,12 +878,13 @@ UPDATE dailystats_classified_days SET classify_key = $2 WHERE stats_date = $1
 
 -- name: classify_seen_users --
 -- Users of the batch's rows whose node is not watched yet (refresh_user_nodes).
--- (Each user once before any join: a day's million rows name a tenth as many users.)
+-- (Each user once before any join: a day's million rows name a tenth as many users.
+-- Nothing here reads dailystats_user_nodes: planned while empty, a scan of the table
+-- being inserted into would be repeated for every row; ON CONFLICT skips the known.)
 INSERT INTO dailystats_user_nodes (user_id, agent_node)
 SELECT u.user_id, nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '')
 FROM (SELECT DISTINCT n.user_id FROM pg_temp.day_new n) n
 JOIN users u ON u.user_id = n.user_id
-WHERE NOT EXISTS (SELECT 1 FROM dailystats_user_nodes w WHERE w.user_id = n.user_id)
 ON CONFLICT (user_id) DO NOTHING
 
 -- name: drop_day_new --
