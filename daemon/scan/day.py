@@ -4,11 +4,12 @@
 2. bring the day's classification up to date (only rows changed since are classified,
    daemon.scan.classify) and build ``day_completions`` from it; when nothing the day's
    numbers depend on changed since its last successful scan, stop there (unchanged);
+   when only rows changed, read only the tasks they touch (daemon.scan.scope);
 3. resolve new short links and fetch the stats no completion saved (when providers are
    on), as the scan's mode allows (full, settle or incomplete: spec section 7);
-4. in one transaction: upsert ``task_daily_stats``, zero tasks that lost their
-   completions, store the numbers each video was counted with, and queue the
-   deliveries the changed payloads imply (the outbox);
+4. in one transaction (daemon.scan.write): upsert ``task_daily_stats``, zero tasks that
+   lost their completions, store the numbers each video was counted with and the split
+   by node, and queue the deliveries the changed payloads imply (the outbox);
 5. record how the run ended, even when cancelled.
 
 Every step is idempotent: a scan interrupted anywhere is recovered by scanning again.

@@ -816,12 +816,16 @@ SELECT DISTINCT stats_date FROM pg_temp.day_changed
 
 -- name: classify_note_changes --
 -- The changed rows under the change counter their day now has (classify_mark_changed
--- ran first): what a partial aggregation of the day reads.
+-- ran first): what a partial aggregation of the day reads. Only for a day whose next
+-- aggregation may be partial: one aggregated before, with no whole one owed (today's
+-- rows, arriving all day, are noted nowhere).
 INSERT INTO dailystats_day_changes
     (stats_date, change_seq, id, task_id, platform, video_id, is_short, short_link)
 SELECT DISTINCT x.stats_date, d.change_seq, x.id, x.task_id, x.platform, x.video_id,
        x.is_short, x.short_link
-FROM pg_temp.day_changed x JOIN dailystats_classified_days d ON d.stats_date = x.stats_date
+FROM pg_temp.day_changed x
+JOIN dailystats_classified_days d
+  ON d.stats_date = x.stats_date AND d.whole_seq <= d.aggregated_seq
 
 -- name: drop_day_changed --
 DROP TABLE IF EXISTS pg_temp.day_changed
