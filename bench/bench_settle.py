@@ -46,8 +46,9 @@ from daemon.store.migrations import apply_migrations
 from daemon.webhook.config import DeliveryConfig
 
 FIRST = date(2024, 11, 1)
-# The shared floor of a day's scan (/work/shared/bench/floor.sql), when it is there.
-FLOOR = Path(__file__).resolve().parents[3] / "shared" / "bench" / "floor.sql"
+# The floor of a day's scan: the repository's copy of ../shared/bench/floor.sql (its
+# path was one folder off before, so the figure was never printed).
+FLOOR = Path(__file__).resolve().parent / "floor.sql"
 TASKS = """
 INSERT INTO drama_tasks (task_id, title, project_id, external_task_id, duration, callback_url)
 SELECT t, CASE WHEN t % 100 = 0 THEN '=SUM(A1) 短剧 ' ELSE '短剧推广任务 ' END || t,
@@ -206,12 +207,10 @@ async def bench_audit(admin_url: str, completions: int, tasks: int) -> dict[str,
         db = Db(pool)
         config = ScanConfig.defaults()
         try:
-            floor = float("nan")
-            if FLOOR.is_file():  # a clone without ../shared has no floor
-                floor_sql = FLOOR.read_text("utf-8").replace(":'d'", f"'{DAY}'")
-                started = time.perf_counter()
-                await db.pool.execute(floor_sql)
-                floor = time.perf_counter() - started
+            floor_sql = FLOOR.read_text("utf-8").replace(":'d'", f"'{DAY}'")
+            started = time.perf_counter()
+            await db.pool.execute(floor_sql)
+            floor = time.perf_counter() - started
             scan = await scan_day(
                 db,
                 DAY,
