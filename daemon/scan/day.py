@@ -165,7 +165,9 @@ async def _scan_locked(
         return
     scope = None
     if last is None:  # rows changed: perhaps only some tasks need aggregating again
-        scope = await find_scope(conn, stats_date, keys, tasks_key, due)
+        scope = await find_scope(
+            conn, stats_date, keys, tasks_key, due, resolves_links=live is not None
+        )
     seq = await build_scope(
         conn, stats_date, scope, lambda: build_day_completions(conn, stats_date)
     )

@@ -1035,7 +1035,13 @@ SELECT pg_try_advisory_lock(7210135, $1::date - DATE '2000-01-01')
 SELECT d.aggregated_seq, d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
        coalesce(d.fetch_due_at <= now(), false) AS fetch_due, d.completion_count,
        (SELECT count(*) FROM dailystats_day_changes x
-        WHERE x.stats_date = $1 AND x.change_seq > d.aggregated_seq) AS changes
+        WHERE x.stats_date = $1 AND x.change_seq > d.aggregated_seq) AS changes,
+       -- a short link of the day with no answer yet (a changed row's, say): a scan
+       -- with providers resolves it, and its video may be counted by any task
+       EXISTS (SELECT 1 FROM dailystats_completions c
+               WHERE c.stats_date = $1 AND c.is_short
+                 AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
+                                 WHERE s.link = c.short_link)) AS unresolved_now
 FROM dailystats_classified_days d
 WHERE d.stats_date = $1 AND d.aggregated_seq IS NOT NULL
   AND d.whole_seq <= d.aggregated_seq

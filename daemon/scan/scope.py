@@ -86,11 +86,19 @@ class Scope:
 
 
 async def find_scope(
-    conn: Tx, stats_date: date, keys: list[str], tasks_key: str, due: Callable[[Record], bool]
+    conn: Tx,
+    stats_date: date,
+    keys: list[str],
+    tasks_key: str,
+    due: Callable[[Record], bool],
+    *,
+    resolves_links: bool,
 ) -> Scope | None:
-    """The partial aggregation the day allows, or None (aggregate it whole)."""
+    """The partial aggregation the day allows, or None (aggregate it whole). A scan
+    that resolves short links (``resolves_links``) aggregates a day with one unanswered
+    whole: the video a link turns out to be may be counted by a task out of scope."""
     base = await conn.fetchrow("day_partial_base", stats_date, keys, tasks_key)
-    if base is None or due(base):
+    if base is None or due(base) or (resolves_links and base["unresolved_now"]):
         return None
     # Each changed row is noted twice at most (as it was, as it is): beyond a tenth of
     # the day, reading the whole day at once is cheaper than looking rows up.

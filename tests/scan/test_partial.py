@@ -7,7 +7,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from daemon.scan.day import ScanConfig, ScanReport, scan_day
+import aiohttp
+
+from daemon.demo.fake_providers import FakeProviders
+from daemon.fetch import VideoStats
+from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
 from daemon.store.db import Db
 from tests.scan.scan_reference import (
     Completion,
@@ -171,3 +175,39 @@ async def test_what_is_not_noted_row_by_row_aggregates_the_whole_day(db: Db) -> 
     one = await _scan(db)
     assert one.partial
     await _expect(db, [r for r in rows if r.id != 4])
+
+
+async def test_a_new_short_link_in_a_changed_row_aggregates_the_whole_day(db: Db) -> None:
+    """The video an unanswered short link resolves to may be counted by a task out of
+    scope (its saved counts are the day's): a scan that resolves links goes whole."""
+    douyin = "7400000000000000009"
+    short = "https://v.douyin.com/iRnewone/"
+    providers = FakeProviders()
+    providers.add_video("dy", douyin, VideoStats(1000, 20, 30, 40, 50))
+    providers.add_short_link(short, f"https://www.iesdouyin.com/share/video/{douyin}/")
+    rows = _rows()
+    # Task 2 counts the Douyin video by its full link, with saved counts.
+    rows.append(
+        Completion(
+            60, 2, 60, "submitted", "dy", f"douyin.com/video/{douyin}", AT, {"view_count": 100}
+        )
+    )
+    async with providers.start() as base, aiohttp.ClientSession() as session:
+        live = LiveFetch(session=session, config=providers.config(base))
+        async with db.connection() as tx:
+            await insert_tasks(tx.conn, [1, 2, 3])
+            await insert_completions(tx.conn, rows)
+        first = await scan_day(db, DAY, ScanConfig.defaults(), trigger="test", live=live)
+        assert first.status == "succeeded", first.error
+        # Task 1 gains a completion of the same video through a short link, no counts.
+        late = Completion(61, 1, 61, "submitted", "dy", short, AT, None)
+        async with db.connection() as tx:
+            await insert_completions(tx.conn, [late])
+        again = await scan_day(db, DAY, ScanConfig.defaults(), trigger="test", live=live)
+    assert again.status == "succeeded", again.error
+    async with db.connection() as tx:
+        stored = await stored_rows(tx.conn, DAY)
+    # The video's saved counts are the day's: task 2's 100 views, in task 1 too.
+    assert stored[1]["dy_view_count"] == 100
+    assert stored[2]["dy_view_count"] == 100
+    assert (again.partial, again.short_links_resolved) == (False, 1)
