@@ -26,6 +26,10 @@ UPDATE dailystats_classified_days SET whole_seq = change_seq WHERE whole_seq IS 
 ALTER TABLE dailystats_classified_days ALTER COLUMN whole_seq SET DEFAULT 1;
 ALTER TABLE dailystats_classified_days ALTER COLUMN whole_seq SET NOT NULL;
 
+-- The platforms of the day's videos with no stats at all at its last aggregation: what
+-- a settle rescan would still fetch (it keeps stale fetched stats as they are).
+ALTER TABLE dailystats_classified_days ADD COLUMN IF NOT EXISTS missing_platforms TEXT[];
+
 -- Per task and day, what the last aggregation counted (tasks with completions, known
 -- to drama_tasks or not): a partial aggregation's day totals are their sums.
 CREATE TABLE IF NOT EXISTS dailystats_day_tasks (

@@ -38,9 +38,9 @@ from daemon.scan.report import ScanMode, ScanReport
 from daemon.scan.scope import (
     aggregate_key,
     build_scope,
+    choose_scope,
     drop_scope,
     fetch_due,
-    find_scope,
     narrow_to_scope,
     unchanged_keys,
 )
@@ -157,17 +157,15 @@ async def _scan_locked(
     key = aggregate_key(config.prefer_live, age, enqueue, report.mode)
     keys = unchanged_keys(config.prefer_live, age, enqueue, report.mode)
     tasks_key: str = await conn.fetchval("tasks_key")
-    last = await conn.fetchrow("day_unchanged", stats_date, keys, tasks_key)
-    due = partial(fetch_due, api_keys=None if live is None else api_keys(live))
+    row = await conn.fetchrow("day_last_aggregation", stats_date, keys, tasks_key)
+    last = row if row is not None and row["same_rows"] else None  # nothing changed
+    due = partial(fetch_due, api_keys=None if live is None else api_keys(live), mode=report.mode)
     if last is not None and not due(last):
         report.classify_seconds = _since(phase)
         _unchanged(report, last)
         return
-    scope = None
-    if last is None:  # rows changed: perhaps only some tasks need aggregating again
-        scope = await find_scope(
-            conn, stats_date, keys, tasks_key, due, resolves_links=live is not None
-        )
+    # Rows changed: perhaps only the tasks they touch need aggregating again.
+    scope = None if last is not None else choose_scope(row, due, resolves_links=live is not None)
     seq = await build_scope(
         conn, stats_date, scope, lambda: build_day_completions(conn, stats_date)
     )

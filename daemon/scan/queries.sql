@@ -933,24 +933,44 @@ SELECT count(*)::text || ':'
        || coalesce(bit_xor(dailystats_row_hash(task_id, xmin::text::bigint)), 0)::text
 FROM drama_tasks
 
--- name: day_unchanged --
--- The numbers of the day's last aggregation, when nothing it read has changed since:
--- the day's classified rows ($1), the settings, payload settings and a mode that
--- refreshed at least as much as this scan's ($2, any of them), the tasks ($3), and no
--- short link resolved or video stats fetched after what it could read; and the day
--- has its per-video numbers (a day scanned before they existed takes them from its
--- next scan: spec section 7). With what a rescan would still fetch.
+-- name: day_last_aggregation --
+-- The day's last aggregation, when it still stands but for the day's own classified
+-- rows ($1): the settings, payload settings and a mode that refreshed at least as much
+-- as this scan's ($2, any of them), the tasks ($3); no short link of the day answered
+-- and no stats of its videos fetched after what it could read (its per-video numbers
+-- name the videos: a day scanned before they existed takes them from its next scan,
+-- spec section 7). same_rows: its rows have not changed either (the day is unchanged).
+-- partial: every change since was noted row by row and the per-task counts are kept
+-- (only the tasks the changes touch need aggregating again); changes: how many rows
+-- were noted; unresolved_now: a short link of the day still has no answer. With what a
+-- rescan would still fetch.
 SELECT d.task_count, d.completion_count, d.video_count, d.videos_missing, d.videos_stale,
-       d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
-       coalesce(d.fetch_due_at <= now(), false) AS fetch_due
+       d.fetch_platforms, d.missing_platforms, d.unresolved_links, d.incomplete_providers,
+       coalesce(d.fetch_due_at <= now(), false) AS fetch_due, d.aggregated_seq,
+       d.aggregated_seq = d.change_seq AS same_rows,
+       d.whole_seq <= d.aggregated_seq
+           AND (d.task_count = 0
+                OR EXISTS (SELECT 1 FROM dailystats_day_tasks t WHERE t.stats_date = $1))
+           AS partial,
+       (SELECT count(*) FROM dailystats_day_changes x
+        WHERE x.stats_date = $1 AND x.change_seq > d.aggregated_seq) AS changes,
+       EXISTS (SELECT 1 FROM dailystats_completions c
+               WHERE c.stats_date = $1 AND c.is_short
+                 AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
+                                 WHERE s.link = c.short_link)) AS unresolved_now
 FROM dailystats_classified_days d
-WHERE d.stats_date = $1 AND d.aggregated_seq = d.change_seq
+WHERE d.stats_date = $1 AND d.aggregated_seq IS NOT NULL
   AND d.aggregate_key = ANY($2::text[]) AND d.tasks_key = $3
   AND (d.video_count = 0
        OR EXISTS (SELECT 1 FROM dailystats_day_video_stats n WHERE n.stats_date = $1))
   AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
+                  JOIN dailystats_completions c
+                    ON c.stats_date = $1 AND c.is_short AND c.short_link = s.link
                   WHERE s.resolved_at > coalesce(d.links_mark, '-infinity'))
   AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats v
+                  JOIN dailystats_day_video_stats k
+                    ON k.stats_date = $1 AND k.platform = v.platform
+                   AND k.video_key = v.video_id
                   WHERE v.fetched_at > coalesce(d.stats_mark, '-infinity'))
 
 -- name: aggregate_marks --
@@ -978,6 +998,12 @@ SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
                              UNION ALL
                              SELECT unnest(CASE WHEN $16 THEN '{}'::text[]
                                                 ELSE fetch_platforms END)) p),
+    missing_platforms = (SELECT coalesce(array_agg(DISTINCT p.platform), '{}')
+                         FROM (SELECT v.platform FROM pg_temp.day_videos v
+                               WHERE v.source = 'missing'
+                               UNION ALL
+                               SELECT unnest(CASE WHEN $16 THEN '{}'::text[]
+                                                  ELSE missing_platforms END)) p),
     unresolved_links = (SELECT count(*) FROM pg_temp.day_videos v
                         WHERE v.short_link IS NOT NULL)
                        + CASE WHEN $16 THEN 0 ELSE coalesce(unresolved_links, 0) END,
@@ -1026,34 +1052,6 @@ SELECT pg_try_advisory_lock(7210135, $1::date - DATE '2000-01-01')
 -- row by row by the classification, migration 0015) and nothing else: it aggregates
 -- again only the tasks those rows touch (pg_temp.day_scope), reading their rows and the
 -- rows that share their videos. A whole aggregation leaves day_scope empty.
-
--- name: day_partial_base --
--- The day's last aggregation when it can be brought up to date that way: as
--- day_unchanged, except that the classified rows changed since, every change noted
--- row by row (whole_seq: none that was not), and the per-task counts it needs kept.
--- $1 stats date, $2 aggregate keys it may stand on, $3 tasks fingerprint.
-SELECT d.aggregated_seq, d.fetch_platforms, d.unresolved_links, d.incomplete_providers,
-       coalesce(d.fetch_due_at <= now(), false) AS fetch_due, d.completion_count,
-       (SELECT count(*) FROM dailystats_day_changes x
-        WHERE x.stats_date = $1 AND x.change_seq > d.aggregated_seq) AS changes,
-       -- a short link of the day with no answer yet (a changed row's, say): a scan
-       -- with providers resolves it, and its video may be counted by any task
-       EXISTS (SELECT 1 FROM dailystats_completions c
-               WHERE c.stats_date = $1 AND c.is_short
-                 AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
-                                 WHERE s.link = c.short_link)) AS unresolved_now
-FROM dailystats_classified_days d
-WHERE d.stats_date = $1 AND d.aggregated_seq IS NOT NULL
-  AND d.whole_seq <= d.aggregated_seq
-  AND d.aggregate_key = ANY($2::text[]) AND d.tasks_key = $3
-  AND (d.video_count = 0
-       OR EXISTS (SELECT 1 FROM dailystats_day_video_stats n WHERE n.stats_date = $1))
-  AND (d.task_count = 0
-       OR EXISTS (SELECT 1 FROM dailystats_day_tasks t WHERE t.stats_date = $1))
-  AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s
-                  WHERE s.resolved_at > coalesce(d.links_mark, '-infinity'))
-  AND NOT EXISTS (SELECT 1 FROM dailystats_video_stats v
-                  WHERE v.fetched_at > coalesce(d.stats_mark, '-infinity'))
 
 -- name: create_day_short_rows --
 -- The day's short-link rows (few) keyed by what their link resolved to, as

@@ -26,9 +26,9 @@ __all__ = [
     "Scope",
     "aggregate_key",
     "build_scope",
+    "choose_scope",
     "drop_scope",
     "fetch_due",
-    "find_scope",
     "narrow_to_scope",
     "unchanged_keys",
 ]
@@ -64,14 +64,20 @@ def unchanged_keys(
     return [aggregate_key(prefer_live, max_age_seconds, enqueue, m) for m in modes]
 
 
-def fetch_due(last: Record, api_keys: dict[str, str | None] | None) -> bool:
-    """Whether a scan with these providers (platform to key; None: providers off) could
-    fetch or resolve anything for a day whose last aggregation is ``last``: an
-    unresolved short link (no key needed), fetched stats gone stale, or videos without
-    fetched stats on a platform whose provider has a key (a full scan's refresh)."""
+def fetch_due(last: Record, api_keys: dict[str, str | None] | None, mode: ScanMode) -> bool:
+    """Whether a scan of ``mode`` with these providers (platform to key; None: providers
+    off) could fetch or resolve anything for a day whose last aggregation is ``last``:
+    an unresolved short link (no key needed); for a settle rescan, videos with no stats
+    at all on a platform whose provider has a key (it keeps stale fetched stats, spec
+    section 7); otherwise also fetched stats gone stale, or videos without fetched
+    stats on such a platform (a full scan's refresh)."""
     if api_keys is None:
         return False
-    if last["unresolved_links"] or last["fetch_due"]:
+    if last["unresolved_links"]:
+        return True
+    if mode == "settle" and last["missing_platforms"] is not None:
+        return any(api_keys.get(p) for p in last["missing_platforms"])
+    if last["fetch_due"]:
         return True
     return any(api_keys.get(p) for p in last["fetch_platforms"] or ())
 
@@ -85,26 +91,22 @@ class Scope:
     incomplete_providers: tuple[str, ...]
 
 
-async def find_scope(
-    conn: Tx,
-    stats_date: date,
-    keys: list[str],
-    tasks_key: str,
-    due: Callable[[Record], bool],
-    *,
-    resolves_links: bool,
+def choose_scope(
+    last: Record | None, due: Callable[[Record], bool], *, resolves_links: bool
 ) -> Scope | None:
-    """The partial aggregation the day allows, or None (aggregate it whole). A scan
-    that resolves short links (``resolves_links``) aggregates a day with one unanswered
-    whole: the video a link turns out to be may be counted by a task out of scope."""
-    base = await conn.fetchrow("day_partial_base", stats_date, keys, tasks_key)
-    if base is None or due(base) or (resolves_links and base["unresolved_now"]):
+    """The partial aggregation a changed day allows (``last``: its
+    ``day_last_aggregation``), or None: aggregate it whole. A scan that resolves short
+    links (``resolves_links``) aggregates a day with an unanswered one whole: the video
+    it turns out to be may be counted by a task out of scope."""
+    if last is None or not last["partial"] or due(last):
+        return None
+    if resolves_links and last["unresolved_now"]:
         return None
     # Each changed row is noted twice at most (as it was, as it is): beyond a tenth of
     # the day, reading the whole day at once is cheaper than looking rows up.
-    if base["changes"] > max(base["completion_count"], 1) * MAX_CHANGED_SHARE * 2:
+    if last["changes"] > max(last["completion_count"], 1) * MAX_CHANGED_SHARE * 2:
         return None
-    return Scope(base["aggregated_seq"], tuple(base["incomplete_providers"] or ()))
+    return Scope(last["aggregated_seq"], tuple(last["incomplete_providers"] or ()))
 
 
 async def build_scope(

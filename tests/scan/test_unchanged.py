@@ -13,7 +13,7 @@ import pytest
 from daemon.demo.fake_providers import FakeProviders
 from daemon.fetch import VideoStats
 from daemon.run.pipeline import outbox_writer
-from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
+from daemon.scan.day import LiveFetch, ScanConfig, ScanMode, ScanReport, scan_day
 from daemon.store.db import Db
 from daemon.webhook.config import DeliveryConfig
 from tests.scan.scan_reference import Completion, insert_completions, insert_tasks
@@ -56,7 +56,11 @@ async def world(db: Db) -> AsyncIterator[tuple[Db, FakeProviders, str]]:
 
 
 async def _scan(
-    db: Db, providers: FakeProviders, base: str, config: ScanConfig | None = None
+    db: Db,
+    providers: FakeProviders,
+    base: str,
+    config: ScanConfig | None = None,
+    mode: ScanMode = "full",
 ) -> ScanReport:
     async with aiohttp.ClientSession() as session:
         live = LiveFetch(session=session, config=providers.config(base))
@@ -65,6 +69,7 @@ async def _scan(
             DAY,
             config or ScanConfig.defaults(),
             trigger="test",
+            mode=mode,
             live=live,
             enqueue=outbox_writer(DELIVERY),
         )
@@ -191,3 +196,35 @@ async def test_changed_completed_statuses_classify_the_day_again(
     report = await _scan(db, providers, base, fewer)
     assert not report.unchanged
     assert report.completion_count == 2 and report.rows_classified == 5
+
+
+async def test_a_settle_rescan_stands_unless_its_own_videos_got_new_stats(
+    world: tuple[Db, FakeProviders, str],
+) -> None:
+    """Another day's fetches, and its own fetched stats going stale, leave a settle
+    rescan unchanged (it keeps the numbers the day last used: spec section 7); new
+    stats of one of its own videos make it look again."""
+    db, providers, base = world
+    await _scan(db, providers, base)
+    await _later(db, 7 * 3600)  # its fetched stats are stale now
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "INSERT INTO dailystats_video_stats (platform, video_id, status, view_count,"
+            " fetched_at) VALUES ('yt', 'othervideo1', 'ok', 5, now())"
+        )
+    asked = len(providers.requests)
+    settle = await _scan(db, providers, base, mode="settle")
+    assert settle.unchanged and len(providers.requests) == asked
+
+    # Another day's scan fetched one of this day's videos again: looked at again (a
+    # settle rescan keeps the numbers it used, so nothing changes and nothing is sent).
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "UPDATE dailystats_video_stats SET fetched_at = now(), view_count = view_count + 1"
+            " WHERE video_id = $1",
+            YT[0],
+        )
+    again = await _scan(db, providers, base, mode="settle")
+    assert not again.unchanged
+    assert (again.rows_changed, again.deliveries_queued) == (0, 0)
+    assert len(providers.requests) == asked
