@@ -785,31 +785,29 @@ LEFT JOIN LATERAL jsonb_to_record(s.details)
 -- stored (a row it drops or alters) and as they are now (a row it adds or alters):
 -- the days they change, and the tasks and videos a rescan aggregates again.
 CREATE TEMP TABLE day_changed AS
-SELECT c.stats_date, c.id, c.task_id, c.platform, c.video_id, c.is_short, c.short_link
-FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
-WHERE NOT EXISTS (
-    SELECT 1 FROM pg_temp.day_new n
-    WHERE n.id = c.id
-      AND (n.stats_date, n.user_id, n.views, n.likes, n.comments, n.shares, n.collects,
+WITH pairs AS (
+    SELECT c.stats_date AS old_date, c.id AS old_id, c.task_id AS old_task,
+           c.platform AS old_platform, c.video_id AS old_video, c.is_short AS old_short,
+           c.short_link AS old_link,
+           n.stats_date AS new_date, n.id AS new_id, n.task_id AS new_task,
+           n.platform AS new_platform, n.video_id AS new_video, n.is_short AS new_short,
+           n.short_link AS new_link
+    FROM (SELECT c.* FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id) c
+    FULL JOIN pg_temp.day_new n ON n.id = c.id
+    WHERE (n.stats_date, n.user_id, n.views, n.likes, n.comments, n.shares, n.collects,
            n.submitted_at, n.saved_at, n.task_id, n.is_short, n.platform, n.video_id,
            n.short_link)
-          IS NOT DISTINCT FROM
+          IS DISTINCT FROM
           (c.stats_date, c.user_id, c.views, c.likes, c.comments, c.shares, c.collects,
            c.submitted_at, c.saved_at, c.task_id, c.is_short, c.platform, c.video_id,
-           c.short_link))
+           c.short_link)
+)
+SELECT old_date AS stats_date, old_id AS id, old_task AS task_id, old_platform AS platform,
+       old_video AS video_id, old_short AS is_short, old_link AS short_link
+FROM pairs WHERE old_id IS NOT NULL
 UNION ALL
-SELECT n.stats_date, n.id, n.task_id, n.platform, n.video_id, n.is_short, n.short_link
-FROM pg_temp.day_new n
-WHERE NOT EXISTS (
-    SELECT 1 FROM dailystats_completions c
-    WHERE c.id = n.id
-      AND (n.stats_date, n.user_id, n.views, n.likes, n.comments, n.shares, n.collects,
-           n.submitted_at, n.saved_at, n.task_id, n.is_short, n.platform, n.video_id,
-           n.short_link)
-          IS NOT DISTINCT FROM
-          (c.stats_date, c.user_id, c.views, c.likes, c.comments, c.shares, c.collects,
-           c.submitted_at, c.saved_at, c.task_id, c.is_short, c.platform, c.video_id,
-           c.short_link))
+SELECT new_date, new_id, new_task, new_platform, new_video, new_short, new_link
+FROM pairs WHERE new_id IS NOT NULL
 
 -- name: day_changed_days --
 SELECT DISTINCT stats_date FROM pg_temp.day_changed

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from daemon.rules.counts import COUNT_FIELDS
 from daemon.rules.links import classify_completion, short_link_key
 
 MAX_COUNT = 2**63 - 1
@@ -231,24 +232,7 @@ def expected_scan(
     return rows, dict(sources)
 
 
-STAT_COLUMNS = (
-    "total_completion_count",
-    "total_account_count",
-    "yt_account_count",
-    "yt_view_count",
-    "yt_like_count",
-    "yt_comment_count",
-    "tt_account_count",
-    "tt_view_count",
-    "tt_like_count",
-    "tt_comment_count",
-    "dy_account_count",
-    "dy_view_count",
-    "dy_like_count",
-    "dy_comment_count",
-    "dy_share_count",
-    "dy_collect_count",
-)
+STAT_COLUMNS = COUNT_FIELDS  # the columns of task_daily_stats the scan writes
 
 
 async def insert_tasks(conn: asyncpg.Connection, task_ids: list[int], **fields: Any) -> None:
