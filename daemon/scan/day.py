@@ -21,7 +21,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -44,7 +43,7 @@ from daemon.scan.scope import (
     narrow_to_scope,
     unchanged_keys,
 )
-from daemon.scan.write import Aggregation, create_node_split, drop_node_split, write_day
+from daemon.scan.write import Aggregation, Enqueue, create_node_split, drop_node_split, write_day
 from daemon.settings import DEFAULT_COMPLETED_STATUSES, Settings
 from daemon.store.db import Db, Record, Tx
 
@@ -52,7 +51,6 @@ log = structlog.get_logger("daemon.scan.day")
 
 __all__ = ["Enqueue", "LiveFetch", "ScanConfig", "ScanMode", "ScanReport", "scan_day"]
 
-Enqueue = Callable[[Tx, date], Awaitable[int]]
 # What a scan may refresh (spec section 7): full refreshes stale fetched stats; settle
 # calls a provider only for videos with no stats at all and keeps the numbers the day
 # last used; incomplete also fetches what a stop or budget left out.

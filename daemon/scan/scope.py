@@ -7,8 +7,9 @@ last aggregation, and the classification noted each change row by row, the tasks
 those rows and the tasks sharing their videos are the only ones whose numbers can
 differ (spec section 3: a video's saved counts are the day's, across tasks); the scan
 reads their rows, and the rows of other tasks that count one of their videos, and
-writes those tasks alone. Anything else (a node moved, new settings, new stats)
-aggregates the whole day.
+writes those tasks alone. Anything else (a node moved, new settings, a task changed,
+new stats of the day's videos or answers for its short links) aggregates the whole
+day. What another day's scan fetched for other videos changes nothing here.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ from datetime import date, timedelta
 from daemon.scan.report import ScanReport
 from daemon.store.db import Record, Tx
 
-__all__ = ["Aggregation", "create_node_split", "drop_node_split", "write_day"]
+__all__ = ["Aggregation", "Enqueue", "create_node_split", "drop_node_split", "write_day"]
 
+# What queues a day's deliveries in the scan's transaction (daemon.webhook.outbox).
 Enqueue = Callable[[Tx, date], Awaitable[int]]
 
 
