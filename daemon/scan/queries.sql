@@ -356,14 +356,12 @@ SELECT EXISTS (SELECT 1 FROM dailystats_scan_runs
 DROP TABLE IF EXISTS pg_temp.day_videos
 
 -- name: upsert_day_stats --
--- The numbers of spec section 3 for every task with completions on the day, upserted
--- into task_daily_stats from day_videos (each video's chosen counts). A row whose
--- numbers did not change is not touched. $1 stats date.
+-- The numbers of spec section 3 for every task of day_completions (a partial
+-- aggregation's: its scope), upserted into task_daily_stats from day_videos (each
+-- video's chosen counts) and day_node_stats (the accounts). A row whose numbers did
+-- not change is not touched. $1 stats date; returns how many rows it wrote.
 WITH video_sums AS (
     SELECT task_id,
-           count(*) AS video_count,
-           count(*) FILTER (WHERE source = 'missing') AS videos_missing,
-           count(*) FILTER (WHERE source = 'last_known') AS videos_stale,
            sum(views) FILTER (WHERE platform = 'yt') AS yt_views,
            sum(likes) FILTER (WHERE platform = 'yt') AS yt_likes,
            sum(comments) FILTER (WHERE platform = 'yt') AS yt_comments,
@@ -443,12 +441,8 @@ upserted AS (
            EXCLUDED.dy_share_count, EXCLUDED.dy_collect_count)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM accounts)::int AS task_count,
-       (SELECT coalesce(sum(completions), 0) FROM accounts)::int AS completion_count,
-       (SELECT coalesce(sum(video_count), 0) FROM video_sums)::int AS video_count,
-       (SELECT coalesce(sum(videos_missing), 0) FROM video_sums)::int AS videos_missing,
-       (SELECT coalesce(sum(videos_stale), 0) FROM video_sums)::int AS videos_stale,
-       (SELECT count(*) FROM upserted)::int AS rows_changed
+-- (The day's totals are save_day_tasks' and day_task_totals'.)
+SELECT (SELECT count(*) FROM upserted)::int AS rows_changed
 
 -- name: zero_vanished_tasks --
 -- A task that had completions at an earlier scan of this day and has none now (they

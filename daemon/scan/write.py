@@ -59,10 +59,9 @@ async def write_day(
     what it was all computed from: one transaction."""
     whole = agg.whole
     async with conn.conn.transaction():
-        summary = await conn.fetchrow("upsert_day_stats", stats_date)
-        assert summary is not None
+        upserted: int = await conn.fetchval("upsert_day_stats", stats_date)
         zeroed = await conn.execute("zero_vanished_tasks", stats_date, whole)
-        report.rows_changed = summary["rows_changed"] + int(zeroed.split()[-1])
+        report.rows_changed = upserted + int(zeroed.split()[-1])
         await conn.execute("save_day_tasks", stats_date, whole)
         totals = await conn.fetchrow("day_task_totals", stats_date)
         assert totals is not None
