@@ -117,13 +117,23 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
             await conn.execute("create_day_batch", first, last)
             await conn.execute("analyze_day_batch")
         await conn.execute("classify_lock_days", day)
-        await conn.execute("create_day_links")
+        # The whole day afresh (a first classification): read by range, in parallel.
+        afresh = whole and sync.rekey
+        bounds = (sync.start, sync.end, sync.statuses)
+        if afresh:
+            await conn.execute("create_day_links_all", *bounds)
+        else:
+            await conn.execute("create_day_links")
         await conn.execute("analyze_day_links")
         await conn.execute("classify_known_links", day)
         saved = await conn.execute("classify_save_links", day)
         if int(saved.split()[-1]) > ANALYZE_AFTER:
             await conn.execute("analyze_links")  # planned with its new size below
-        await conn.execute("create_day_new", sync.start, sync.end, sync.statuses, day)
+        if afresh:
+            await conn.execute("create_day_new_all", *bounds, day)
+            await conn.execute("keep_batch_rows")
+        else:
+            await conn.execute("create_day_new", *bounds, day)
         await conn.execute("analyze_day_new")
         # Afresh: every day it touches counts as changed (no row by row comparison),
         # and is aggregated whole; else the changed rows are noted for a partial one.

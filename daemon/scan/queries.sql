@@ -34,43 +34,17 @@ WHERE stats_date = $1 AND status = 'running' AND id <> $2
 -- name: create_day_completions --
 -- One day's completions classified straight from user_tasks, the columns of
 -- build_day_completions: the audit's (it may write no persistent row, so it cannot
--- bring the stored classification up to date; it recomputes from the bot's rows). The classification is
--- called once per row as a scalar (OFFSET 0 keeps the planner from repeating it).
--- short_link: the compared form of a short link, until it is resolved.
--- saved_at: when its saved details were last vouched for (verified_at, else submitted_at).
+-- bring the stored classification up to date). The same classification the scan
+-- stores (dailystats_classified_rows: its links read from dailystats_links, a link not
+-- there yet classified in place), read by parallel workers. agent_node: the user's node
+-- now (spec section 9), trimmed; NULL, empty and blank are one "unassigned" node, NULL
+-- here.
 CREATE TEMP TABLE day_completions AS
-SELECT s.id,
-       s.task_id,
-       s.user_id,
-       (s.k).platform,
-       (s.k).video_id,
-       (s.k).is_short,
-       CASE WHEN (s.k).is_short THEN dailystats_short_link(s.link) END AS short_link,
-       dailystats_usable(x.view_count, s.details -> 'view_count') AS views,
-       dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
-       dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
-       dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
-       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects,
-       s.saved_at,
-       -- The user's agent node now (spec section 9): trimmed; NULL, empty and blank are
-       -- one "unassigned" node, NULL here.
-       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node,
-       s.submitted_at
-FROM (
-    SELECT ut.id, ut.task_id, ut.user_id, ut.submission_link AS link, ut.submitted_at,
-           coalesce(ut.verified_at, ut.submitted_at) AS saved_at,
-           dailystats_classify(ut.platform, ut.submission_link) AS k,
-           dailystats_details(ut.verification_details) AS details
-    FROM user_tasks ut
-    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
-    OFFSET 0
-) s
-LEFT JOIN users u ON u.user_id = s.user_id
--- Each count as text: a JSON number and a JSON string of digits read alike; anything
--- else is judged by its JSON value (an integral number such as 100000.0 counts).
-LEFT JOIN LATERAL jsonb_to_record(s.details)
-    AS x(view_count text, like_count text, comment_count text, share_count text,
-         collect_count text) ON true
+SELECT r.id, r.task_id, r.user_id, r.platform, r.video_id, r.is_short, r.short_link,
+       r.views, r.likes, r.comments, r.shares, r.collects, r.saved_at,
+       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node, r.submitted_at
+FROM dailystats_classified_rows($1, $2, $3::text[]) r
+LEFT JOIN users u ON u.user_id = r.user_id
 
 -- name: analyze_day_completions --
 ANALYZE pg_temp.day_completions
@@ -217,7 +191,11 @@ WITH per_task AS (
                                 CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS holds,
            max(c.saved_at) FILTER (WHERE num_nonnulls(c.views, c.likes, c.comments,
                                 CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS saved_at
+                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS saved_at,
+           -- The node its counts fall to (spec section 9): its earliest completion's
+           -- user's (submitted_at, ties lowest id); '' unassigned.
+           (array_agg(coalesce(c.agent_node, '') ORDER BY c.submitted_at, c.id))[1]
+               AS agent_node
     FROM pg_temp.day_completions c
     WHERE c.platform <> 'other'
     GROUP BY 1, 2, 3, 4, 5
@@ -229,7 +207,10 @@ videos AS (
            max(p.views) OVER w AS saved_views, max(p.likes) OVER w AS saved_likes,
            max(p.comments) OVER w AS saved_comments, max(p.shares) OVER w AS saved_shares,
            max(p.collects) OVER w AS saved_collects, bool_or(p.holds) OVER w AS has_saved,
-           max(p.saved_at) OVER w AS saved_at
+           max(p.saved_at) OVER w AS saved_at, p.agent_node,
+           -- keyed as dailystats_day_video_stats keys it: the video id, 's:' || an
+           -- unresolved short link, 'c:' || a lone completion
+           coalesce(p.video_id, 's:' || p.short_link, 'c:' || p.alone_id) AS video_key
     FROM per_task p
     WINDOW w AS (PARTITION BY p.platform, p.video_id, p.short_link, p.alone_id)
 ),
@@ -282,9 +263,7 @@ SET source = CASE k.source WHEN 'last_known' THEN 'last_known' ELSE 'cache' END,
     collects = coalesce(k.collect_count, 0)
 FROM dailystats_day_video_stats k
 WHERE k.stats_date = $1 AND k.platform = v.platform
-  AND k.video_key = CASE WHEN v.video_id IS NOT NULL THEN v.video_id
-                         WHEN v.short_link IS NOT NULL THEN 's:' || v.short_link
-                         ELSE 'c:' || v.alone_id END
+  AND k.video_key = v.video_key
   AND v.source <> 'saved'
   AND (k.source IN ('cache', 'live') OR (k.source = 'last_known' AND $2::text = 'settle'))
 
@@ -302,11 +281,7 @@ WITH used AS (
            v.collects,
            CASE WHEN v.source IN ('cache', 'live', 'last_known') THEN v.fetched_at END
                AS fetched_at
-    FROM (SELECT d.*,
-                 CASE WHEN d.video_id IS NOT NULL THEN d.video_id
-                      WHEN d.short_link IS NOT NULL THEN 's:' || d.short_link
-                      ELSE 'c:' || d.alone_id END AS video_key
-          FROM pg_temp.day_videos d) v
+    FROM pg_temp.day_videos v
     ORDER BY v.platform, v.video_key, v.views DESC, v.task_id
 ),
 gone AS (
@@ -465,26 +440,11 @@ WHERE t.stats_date = $1
 -- lowest user_tasks.id), so a video still counts once and the nodes add up to the row.
 -- Unassigned is '' from here on, as dailystats_node_stats stores it.
 
--- name: create_day_video_nodes --
--- Each video of each task (day_videos' grouping, keyed as dailystats_day_video_stats
--- keys it: the video id, 's:' || an unresolved short link, 'c:' || a lone completion)
--- and the node it falls to. `explain` shows it beside each video.
-CREATE TEMP TABLE day_video_nodes AS
-SELECT DISTINCT ON (c.task_id, c.platform, k.video_key)
-       c.task_id, c.platform, k.video_key, coalesce(c.agent_node, '') AS agent_node
-FROM pg_temp.day_completions c
-CROSS JOIN LATERAL (SELECT coalesce(c.video_id, 's:' || c.short_link, 'c:' || c.id) AS video_key) k
-WHERE c.platform <> 'other'
-ORDER BY c.task_id, c.platform, k.video_key, c.submitted_at, c.id
-
--- name: drop_day_video_nodes --
-DROP TABLE IF EXISTS pg_temp.day_video_nodes
-
 -- name: create_day_node_stats --
 -- The counts of upsert_day_stats, per task and node; sums saturate as the row's do.
 CREATE TEMP TABLE day_node_stats AS
 WITH video_sums AS (
-    SELECT v.task_id, n.agent_node,
+    SELECT v.task_id, v.agent_node,
            sum(v.views) FILTER (WHERE v.platform = 'yt') AS yt_views,
            sum(v.likes) FILTER (WHERE v.platform = 'yt') AS yt_likes,
            sum(v.comments) FILTER (WHERE v.platform = 'yt') AS yt_comments,
@@ -497,9 +457,6 @@ WITH video_sums AS (
            sum(v.shares) FILTER (WHERE v.platform = 'dy') AS dy_shares,
            sum(v.collects) FILTER (WHERE v.platform = 'dy') AS dy_collects
     FROM pg_temp.day_videos v
-    JOIN pg_temp.day_video_nodes n
-      ON n.task_id = v.task_id AND n.platform = v.platform
-     AND n.video_key = coalesce(v.video_id, 's:' || v.short_link, 'c:' || v.alone_id)
     GROUP BY 1, 2
 ),
 accounts AS (
@@ -706,6 +663,14 @@ SELECT DISTINCT ut.submission_link AS link
 FROM user_tasks ut JOIN pg_temp.day_batch b ON b.id = ut.id
 WHERE ut.submission_link IS NOT NULL AND octet_length(ut.submission_link) <= 2000
 
+-- name: create_day_links_all --
+-- The day's distinct links, when the batch is the whole day: read by range, in parallel.
+CREATE TEMP TABLE day_links AS
+SELECT DISTINCT ut.submission_link AS link
+FROM user_tasks ut
+WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+  AND ut.submission_link IS NOT NULL AND octet_length(ut.submission_link) <= 2000
+
 -- name: classify_known_links --
 -- Links classified before are marked used on this day (they are pruned with the days
 -- that used them) and left out of day_links, which keeps only the new ones.
@@ -735,44 +700,28 @@ ANALYZE pg_temp.day_links
 ANALYZE dailystats_links
 
 -- name: create_day_new --
--- The batch's rows as they are now, classified, when they are completions of the day:
--- the platform the row names (else its link's), and the link's video when the link is
--- of that platform (dailystats_classify's rule, from the classified link).
+-- The batch's rows as they are now, classified (dailystats_classified_rows, migration
+-- 0016), when they are completions of the day; looked up by id.
 CREATE TEMP TABLE day_new AS
-SELECT s.id, $4::date AS stats_date, s.row_xmin, s.user_id,
-       dailystats_usable(x.view_count, s.details -> 'view_count') AS views,
-       dailystats_usable(x.like_count, s.details -> 'like_count') AS likes,
-       dailystats_usable(x.comment_count, s.details -> 'comment_count') AS comments,
-       dailystats_usable(x.share_count, s.details -> 'share_count') AS shares,
-       dailystats_usable(x.collect_count, s.details -> 'collect_count') AS collects,
-       s.submitted_at, s.saved_at, s.task_id,
-       coalesce(k.is_short, false) AS is_short, k.platform, k.video_id,
-       CASE WHEN k.is_short THEN k.short_link END AS short_link
-FROM (
-    SELECT ut.id, ut.xmin::text::bigint AS row_xmin, ut.user_id, ut.task_id,
-           ut.submitted_at, coalesce(ut.verified_at, ut.submitted_at) AS saved_at,
-           ut.platform AS platform_in, ut.submission_link AS link,
-           dailystats_details(ut.verification_details) AS details
-    FROM user_tasks ut JOIN pg_temp.day_batch b ON b.id = ut.id
-    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
-    OFFSET 0
-) s
-LEFT JOIN dailystats_links l ON l.link = s.link
-CROSS JOIN LATERAL (
-    SELECT p.platform,
-           CASE WHEN l.platform = p.platform THEN l.video_id END AS video_id,
-           l.platform = p.platform AND l.is_short AS is_short, l.short_link
-    FROM (SELECT coalesce(dailystats_platform_alias(s.platform_in), l.platform, 'other') AS platform) p
-    WHERE l.link IS NOT NULL OR s.link IS NULL
-    UNION ALL
-    -- A link too long to be kept in dailystats_links: classified in place.
-    SELECT (c).platform, (c).video_id, (c).is_short, dailystats_short_link(s.link)
-    FROM (SELECT dailystats_classify(s.platform_in, s.link) AS c OFFSET 0) lc
-    WHERE l.link IS NULL AND s.link IS NOT NULL
-) k
-LEFT JOIN LATERAL jsonb_to_record(s.details)
-    AS x(view_count text, like_count text, comment_count text, share_count text,
-         collect_count text) ON true
+SELECT r.id, $4::date AS stats_date, r.row_xmin, r.user_id, r.views, r.likes, r.comments,
+       r.shares, r.collects, r.submitted_at, r.saved_at, r.task_id, r.is_short,
+       r.platform, r.video_id, r.short_link
+FROM dailystats_classified_rows($1, $2, $3::text[]) r
+JOIN pg_temp.day_batch b ON b.id = r.id
+
+-- name: create_day_new_all --
+-- Every row of the day classified afresh (the batch is the whole day): read by range,
+-- by parallel workers (no temporary table in the query), with the same columns.
+CREATE TEMP TABLE day_new AS
+SELECT r.id, $4::date AS stats_date, r.row_xmin, r.user_id, r.views, r.likes, r.comments,
+       r.shares, r.collects, r.submitted_at, r.saved_at, r.task_id, r.is_short,
+       r.platform, r.video_id, r.short_link
+FROM dailystats_classified_rows($1, $2, $3::text[]) r
+
+-- name: keep_batch_rows --
+-- ... of which only the ids of the comparison are written: a row that joined the day
+-- since may still be stored under another day, which only its own comparison unstores.
+DELETE FROM pg_temp.day_new n WHERE NOT EXISTS (SELECT 1 FROM pg_temp.day_sync s WHERE s.id = n.id)
 
 -- name: create_day_changed --
 -- The batch's rows whose classification changes in anything but their xmin, as

@@ -35,15 +35,14 @@ class Aggregation:
 
 
 async def create_node_split(conn: Tx) -> None:
-    """``day_video_nodes`` and ``day_node_stats`` from the day's completions and videos
-    (spec section 9): the scan, ``explain`` and ``audit`` build the split alike."""
-    await conn.execute("create_day_video_nodes")
+    """``day_node_stats`` from the day's completions and videos (each video carries the
+    node its counts fall to, spec section 9): the scan, ``explain`` and ``audit`` build
+    the split alike."""
     await conn.execute("create_day_node_stats")
 
 
 async def drop_node_split(conn: Tx) -> None:
     await conn.execute("drop_day_node_stats")
-    await conn.execute("drop_day_video_nodes")
 
 
 async def write_day(

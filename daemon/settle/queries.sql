@@ -23,11 +23,8 @@ SELECT v.platform, v.video_id, v.short_link, v.alone_id, v.completions, v.source
        v.saved_views, v.saved_likes, v.saved_comments, v.saved_shares, v.saved_collects,
        v.cache_status, v.fetched_at, v.partial,
        v.cached_views, v.cached_likes, v.cached_comments, v.cached_shares, v.cached_collects,
-       v.views, v.likes, v.comments, v.shares, v.collects, n.agent_node
+       v.views, v.likes, v.comments, v.shares, v.collects, v.agent_node
 FROM pg_temp.day_videos v
-LEFT JOIN pg_temp.day_video_nodes n
-  ON n.task_id = v.task_id AND n.platform = v.platform
- AND n.video_key = coalesce(v.video_id, 's:' || v.short_link, 'c:' || v.alone_id)
 WHERE v.task_id = $1
 ORDER BY v.platform, v.video_id NULLS LAST, v.short_link NULLS LAST, v.alone_id
 

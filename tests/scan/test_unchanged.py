@@ -228,3 +228,45 @@ async def test_a_settle_rescan_stands_unless_its_own_videos_got_new_stats(
     assert not again.unchanged
     assert (again.rows_changed, again.deliveries_queued) == (0, 0)
     assert len(providers.requests) == asked
+
+
+CLASSIFICATION = (
+    "dailystats_completions",
+    "dailystats_links",
+    "dailystats_classified_days",
+    "dailystats_user_nodes",
+    "dailystats_day_changes",
+    "dailystats_day_tasks",
+)
+
+
+async def test_a_classification_emptied_by_crash_recovery_is_rebuilt_and_nothing_resent(
+    world: tuple[Db, FakeProviders, str],
+) -> None:
+    """The classification's tables are unlogged (migration 0017): PostgreSQL's crash
+    recovery empties them, all together. The next scan classifies the day afresh and
+    aggregates it whole; the stored numbers are the same, so nothing is rewritten or
+    sent again, and the videos the day had are not asked for again."""
+    db, providers, base = world
+    await _scan(db, providers, base)
+    await _later(db)
+    before = await _state(db)
+    asked = len(providers.requests)
+    async with db.connection() as tx:
+        kinds = await tx.conn.fetch(
+            "SELECT relname, relpersistence::text FROM pg_class WHERE relname = ANY($1::text[])",
+            list(CLASSIFICATION),
+        )
+        assert {r["relname"]: r["relpersistence"] for r in kinds} == dict.fromkeys(
+            CLASSIFICATION, "u"
+        )
+        await tx.conn.execute(f"TRUNCATE {', '.join(CLASSIFICATION)}")  # as recovery does
+
+    again = await _scan(db, providers, base)
+    assert not again.unchanged and not again.partial
+    assert again.rows_classified == 5
+    assert (again.rows_changed, again.deliveries_queued) == (0, 0)
+    assert len(providers.requests) == asked
+    assert await _state(db) == before
+    await _later(db)
+    assert (await _scan(db, providers, base)).unchanged  # and the record is whole again
