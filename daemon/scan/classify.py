@@ -109,6 +109,7 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
     whole = first == 0 and last >= sync.count
     async with conn.conn.transaction():
         await conn.execute("jit_off")
+        await conn.execute("classify_commit_async")
         if last - first <= SMALL_BATCH:
             await conn.execute("index_lookups_only")
         if whole:
