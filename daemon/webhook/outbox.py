@@ -1,13 +1,14 @@
 """The durable outbox: queue payload versions, claim due ones, record attempts, replay dead ones.
 
 Every state change is one row update in ``dailystats_deliveries`` (SQL in
-``sql/queries.sql``, block "deliveries"), so a crash at any point leaves a state the
+``daemon/webhook/queries.sql``), so a crash at any point leaves a state the
 next pass can continue from: a claim simply expires.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +21,7 @@ from daemon.store.db import Db, Tx
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig
-from daemon.webhook.nodes import counted_row, day_nodes
+from daemon.webhook.nodes import counted_row, node_row
 from daemon.webhook.payload import StatsRow, build_payload, encode_body
 
 log = structlog.get_logger()
@@ -30,6 +31,8 @@ STATS_RESPONSE_LIMIT = 1000
 DELIVERY_RESPONSE_LIMIT = 4096
 ERROR_LIMIT = 1000
 STATUSES = ("pending", "delivered", "dead", "superseded")
+# Stats rows read and queued at a time by enqueue_deliveries.
+PAGE = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +93,22 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
     """Queue a delivery for every stats row of ``stats_date`` whose payload or URL changed.
 
     Call it inside the scan's transaction, after the day's rows are upserted: the rows
-    and their deliveries commit together or not at all. Returns how many were queued.
+    and their deliveries commit together or not at all. The rows are read through a
+    cursor and queued a page at a time, so memory holds a page of payloads however many
+    tasks the day has. Returns how many were queued.
     """
+    cursor = await tx.cursor("deliveries_enqueue_candidates", stats_date, cfg.include_nodes)
+    queued = 0
     # Rows are asyncpg Records, read by column name (typed Any: asyncpg has no stubs).
-    rows: list[Any] = await tx.fetch("deliveries_enqueue_candidates", stats_date)
-    # The split on the wire (spec section 9): a change in it alone is a changed payload.
-    nodes = await day_nodes(tx, stats_date) if cfg.include_nodes else None
+    while rows := await cursor.fetch(PAGE):
+        queued += await _queue_changed(tx, stats_date, rows, cfg)
+    if queued:
+        log.info("delivery.queued", stats_date=stats_date.isoformat(), count=queued)
+    return queued
+
+
+async def _queue_changed(tx: Tx, stats_date: date, rows: list[Any], cfg: DeliveryConfig) -> int:
+    """Queue the rows of one page whose body differs from their latest delivery's."""
     task_ids: list[int] = []
     urls: list[str] = []
     bodies: list[str] = []
@@ -107,7 +120,10 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
             url, source = cfg.default_url, "default"
         if not url:
             continue  # no URL: the row is saved, nothing is sent
-        split = None if nodes is None else nodes.get(row["task_id"], ())
+        # The split on the wire (spec section 9): a change in it alone is a changed payload.
+        split = None
+        if cfg.include_nodes:
+            split = tuple(node_row(n, stats_date) for n in json.loads(row["nodes"]))
         payload = build_payload(stats_row(row, stats_date, split), cfg.site_name)
         body = encode_body(payload).decode()
         # Same bytes: X2C already has (or will get) exactly this. A changed URL or secret
@@ -126,7 +142,6 @@ async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> i
     # Supersede first: at most one pending version per task and day (unique index).
     await tx.execute("deliveries_supersede_pending", stats_date, task_ids)
     await tx.execute("deliveries_insert", stats_date, task_ids, urls, bodies, sources)
-    log.info("delivery.queued", stats_date=stats_date.isoformat(), count=len(task_ids))
     return len(task_ids)
 
 

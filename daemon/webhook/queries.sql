@@ -8,7 +8,7 @@
 
 -- name: deliveries_enqueue_candidates --
 -- Every stats row of a day with what its payload is made of, and the url and body of
--- the latest delivery of that task and day (NULL: none yet).
+-- the latest delivery of that task and day (NULL: none yet); read through a cursor.
 SELECT s.task_id,
        CASE WHEN t.task_id IS NULL THEN s.project_id ELSE t.project_id END AS project_id,
        CASE WHEN t.task_id IS NULL THEN s.external_task_id ELSE t.external_task_id END
@@ -22,7 +22,12 @@ SELECT s.task_id,
        s.dy_share_count, s.dy_collect_count,
        latest.url AS latest_url,
        latest.url_source AS latest_url_source,
-       latest.body AS latest_body
+       latest.body AS latest_body,
+       -- $2 WEBHOOK_INCLUDE_NODES: the task's split by agent node (spec section 9), as
+       -- the scan wrote it in this transaction (a task without completions: none).
+       CASE WHEN $2 THEN (SELECT coalesce(json_agg(n), '[]') FROM dailystats_node_stats n
+                          WHERE n.task_id = s.task_id AND n.stats_date = s.stats_date)
+       END AS nodes
 FROM task_daily_stats s
 LEFT JOIN drama_tasks t ON t.task_id = s.task_id
 LEFT JOIN LATERAL (
@@ -274,7 +279,3 @@ SELECT target.task_id, target.latest_id, target.latest_status, target.delivered_
 FROM target
 ORDER BY target.task_id
 
--- name: deliveries_day_nodes --
--- WEBHOOK_INCLUDE_NODES: the day's split by agent node (spec section 9), read inside the
--- scan's transaction after the split is written. $1 stats date.
-SELECT * FROM dailystats_node_stats WHERE stats_date = $1

@@ -29,6 +29,7 @@ from daemon.webhook.outbox import (
     replay,
     replay_report,
 )
+from daemon.webhook import outbox
 from daemon.webhook.sender import create_session, deliver_due
 
 DAY = date(2024, 12, 9)
@@ -381,6 +382,24 @@ async def test_unchanged_reenqueue_adds_nothing(
     assert len(await deliveries(db)) == 1
     assert len(rx.requests) == 1
     assert (await stats_row(db, task))["webhook_sent"] is True
+
+
+async def test_a_day_is_queued_a_page_at_a_time(
+    db: Db, rx: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox reads the day through a cursor, a page of rows at a time (its memory
+    is a page's payloads): every row of every page is queued, once, and a change on
+    the last page alone queues that row alone."""
+    monkeypatch.setattr(outbox, "PAGE", 2)
+    tasks = [await add_task(db, rx.url(f"/t{n}")) for n in range(5)]
+    for task in tasks:
+        await stats(db, task)
+    assert await enqueue(db) == 5
+    assert sorted(d["task_id"] for d in await deliveries(db)) == tasks
+    assert await enqueue(db) == 0
+    await stats(db, tasks[-1], tt_view_count=7)
+    assert await enqueue(db) == 1
+    assert [d["task_id"] for d in await deliveries(db)][-1] == tasks[-1]
 
 
 async def test_changed_payload_supersedes_the_pending_one(
