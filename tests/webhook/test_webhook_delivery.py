@@ -18,6 +18,7 @@ import pytest
 
 from daemon.demo.fake_receiver import Reply, WebhookReceiver
 from daemon.store.db import Db, create_pool
+from daemon.webhook import outbox
 from daemon.webhook.attempt import AttemptResult
 from daemon.webhook.backoff import Decision
 from daemon.webhook.config import DeliveryConfig
@@ -29,7 +30,6 @@ from daemon.webhook.outbox import (
     replay,
     replay_report,
 )
-from daemon.webhook import outbox
 from daemon.webhook.sender import create_session, deliver_due
 
 DAY = date(2024, 12, 9)
