@@ -844,10 +844,12 @@ ON CONFLICT (user_id) DO NOTHING
 DROP TABLE IF EXISTS pg_temp.day_new
 
 -- name: user_nodes_changed --
--- Whether a watched user's node changed since last seen (a user gone: no node).
-SELECT EXISTS (
-    SELECT 1 FROM dailystats_user_nodes n LEFT JOIN users u ON u.user_id = n.user_id
-    WHERE n.agent_node IS DISTINCT FROM nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), ''))
+-- Whether a watched user's node changed since last seen (a user gone: no node). One
+-- hash join of both (an EXISTS was planned as a lookup per watched user: 1.2 s for
+-- 300,000 of them, against 0.2 s).
+SELECT coalesce(bool_or(n.agent_node IS DISTINCT FROM
+                        nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '')), false)
+FROM dailystats_user_nodes n LEFT JOIN users u ON u.user_id = n.user_id
 
 -- name: mark_all_days_changed --
 -- A node changed: every classified day's numbers may have. Locked in date order, as
