@@ -200,19 +200,31 @@ WITH per_task AS (
     WHERE c.platform <> 'other'
     GROUP BY 1, 2, 3, 4, 5
 ),
+-- Each video keyed as dailystats_day_video_stats keys it: the video id, 's:' || an
+-- unresolved short link, 'c:' || a lone completion (never two of them: a short link's
+-- row names no video until resolved, and a video id holds no ':').
+keyed AS (
+    SELECT p.*, coalesce(p.video_id, 's:' || p.short_link, 'c:' || p.alone_id) AS video_key
+    FROM per_task p
+),
 -- A video's saved counts are the day's, across tasks: the same video has the same
 -- numbers in every task that counts it (a lone completion is a video of its own).
+-- (Grouped and joined back: cheaper than a window over the same rows.)
+day_wide AS (
+    SELECT k.platform, k.video_key,
+           max(k.views) AS saved_views, max(k.likes) AS saved_likes,
+           max(k.comments) AS saved_comments, max(k.shares) AS saved_shares,
+           max(k.collects) AS saved_collects, bool_or(k.holds) AS has_saved,
+           max(k.saved_at) AS saved_at
+    FROM keyed k
+    GROUP BY 1, 2
+),
 videos AS (
-    SELECT p.task_id, p.platform, p.video_id, p.short_link, p.alone_id, p.completions,
-           max(p.views) OVER w AS saved_views, max(p.likes) OVER w AS saved_likes,
-           max(p.comments) OVER w AS saved_comments, max(p.shares) OVER w AS saved_shares,
-           max(p.collects) OVER w AS saved_collects, bool_or(p.holds) OVER w AS has_saved,
-           max(p.saved_at) OVER w AS saved_at, p.agent_node,
-           -- keyed as dailystats_day_video_stats keys it: the video id, 's:' || an
-           -- unresolved short link, 'c:' || a lone completion
-           coalesce(p.video_id, 's:' || p.short_link, 'c:' || p.alone_id) AS video_key
-    FROM per_task p
-    WINDOW w AS (PARTITION BY p.platform, p.video_id, p.short_link, p.alone_id)
+    SELECT k.task_id, k.platform, k.video_id, k.short_link, k.alone_id, k.completions,
+           w.saved_views, w.saved_likes, w.saved_comments, w.saved_shares, w.saved_collects,
+           w.has_saved, w.saved_at, k.agent_node, k.video_key
+    FROM keyed k
+    JOIN day_wide w ON w.platform = k.platform AND w.video_key = k.video_key
 ),
 cached AS (
     SELECT v.*, s.status AS cache_status, s.fetched_at, s.partial,
