@@ -6,8 +6,10 @@ day's stored rows carry a fingerprint (count and XOR of hashes of their ``(id, x
 pairs, kept exact by every write), so an unchanged day costs one read of its
 ``(id, xmin)`` pairs; a changed one, that read, a comparison with the stored pairs,
 and the classification of the rows that differ (their links through
-``dailystats_links``, so a link is parsed once). The scan then builds
-``pg_temp.day_completions`` from the stored rows.
+``dailystats_links``, so a link is parsed once; the rule itself is one SQL function,
+``dailystats_classified_rows``). A day classified afresh is read by range, by parallel
+workers; a batch is looked up by id. The scan then builds ``pg_temp.day_completions``
+from the stored rows.
 
 Writes to a day's rows are made under its lock (the scan's, or the intraday pass's
 brief one, batch by batch); each batch re-reads the rows it writes, so a comparison
