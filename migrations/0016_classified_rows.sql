@@ -46,3 +46,10 @@ LEFT JOIN LATERAL jsonb_to_record(d.details)
 WHERE ut.submitted_at >= day_start AND ut.submitted_at < day_end
   AND ut.status = ANY(statuses)
 $$;
+
+-- A user's agent node as the split counts it (spec section 9): trimmed; NULL, empty and
+-- blank are one "unassigned" node, NULL here. Plain SQL: inlined where it is used.
+CREATE OR REPLACE FUNCTION dailystats_agent_node(raw text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT nullif(btrim(raw, E' \t\n\r\f\x0B'), '')
+$$;

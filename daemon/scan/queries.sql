@@ -42,7 +42,7 @@ WHERE stats_date = $1 AND status = 'running' AND id <> $2
 CREATE TEMP TABLE day_completions AS
 SELECT r.id, r.task_id, r.user_id, r.platform, r.video_id, r.is_short, r.short_link,
        r.views, r.likes, r.comments, r.shares, r.collects, r.saved_at,
-       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node, r.submitted_at
+       dailystats_agent_node(u.agent_node) AS agent_node, r.submitted_at
 FROM dailystats_classified_rows($1, $2, $3::text[]) r
 LEFT JOIN users u ON u.user_id = r.user_id
 
@@ -847,7 +847,7 @@ UPDATE dailystats_classified_days SET classify_key = $2 WHERE stats_date = $1
 -- Nothing here reads dailystats_user_nodes: planned while empty, a scan of the table
 -- being inserted into would be repeated for every row; ON CONFLICT skips the known.)
 INSERT INTO dailystats_user_nodes (user_id, agent_node)
-SELECT u.user_id, nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '')
+SELECT u.user_id, dailystats_agent_node(u.agent_node)
 FROM (SELECT DISTINCT n.user_id FROM pg_temp.day_new n) n
 JOIN users u ON u.user_id = n.user_id
 ON CONFLICT (user_id) DO NOTHING
@@ -860,7 +860,7 @@ DROP TABLE IF EXISTS pg_temp.day_new
 -- hash join of both (an EXISTS was planned as a lookup per watched user: 1.2 s for
 -- 300,000 of them, against 0.2 s).
 SELECT coalesce(bool_or(n.agent_node IS DISTINCT FROM
-                        nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '')), false)
+                        dailystats_agent_node(u.agent_node)), false)
 FROM dailystats_user_nodes n LEFT JOIN users u ON u.user_id = n.user_id
 
 -- name: mark_all_days_changed --
@@ -872,7 +872,7 @@ WHERE stats_date IN (SELECT stats_date FROM dailystats_classified_days
 
 -- name: refresh_user_nodes --
 UPDATE dailystats_user_nodes n SET agent_node = c.node
-FROM (SELECT w.user_id, nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS node
+FROM (SELECT w.user_id, dailystats_agent_node(u.agent_node) AS node
       FROM dailystats_user_nodes w LEFT JOIN users u ON u.user_id = w.user_id) c
 WHERE n.user_id = c.user_id AND n.agent_node IS DISTINCT FROM c.node
 
@@ -882,7 +882,7 @@ WHERE n.user_id = c.user_id AND n.agent_node IS DISTINCT FROM c.node
 CREATE TEMP TABLE day_completions AS
 SELECT c.id, c.task_id, c.user_id, c.platform, c.video_id, c.is_short, c.short_link,
        c.views, c.likes, c.comments, c.shares, c.collects,
-       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node, c.submitted_at, c.saved_at
+       dailystats_agent_node(u.agent_node) AS agent_node, c.submitted_at, c.saved_at
 FROM dailystats_completions c
 LEFT JOIN users u ON u.user_id = c.user_id
 WHERE c.stats_date = $1
@@ -1098,7 +1098,7 @@ JOIN keys k ON k.platform = r.platform AND k.video_key = r.video_key
 CREATE TEMP TABLE day_completions AS
 SELECT c.id, c.task_id, c.user_id, c.platform, c.video_id, c.is_short, c.short_link,
        c.views, c.likes, c.comments, c.shares, c.collects,
-       nullif(btrim(u.agent_node, E' \t\n\r\f\x0B'), '') AS agent_node, c.submitted_at, c.saved_at
+       dailystats_agent_node(u.agent_node) AS agent_node, c.submitted_at, c.saved_at
 FROM pg_temp.day_scope_rows r
 JOIN dailystats_completions c ON c.id = r.id
 LEFT JOIN users u ON u.user_id = c.user_id
