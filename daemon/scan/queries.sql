@@ -279,29 +279,47 @@ WHERE k.stats_date = $1 AND k.platform = v.platform
   AND v.source <> 'saved'
   AND (k.source IN ('cache', 'live') OR (k.source = 'last_known' AND $2::text = 'settle'))
 
+-- name: create_day_video_numbers --
+-- The numbers this scan used, one row a video (spec section 7): what the day's
+-- per-video numbers become (insert_day_videos, save_day_videos), in the scan's write
+-- transaction. A video in several tasks is one row (its numbers are the same in each).
+CREATE TEMP VIEW day_video_numbers AS
+SELECT DISTINCT ON (v.platform, v.video_key)
+       v.platform, v.video_key, v.source, v.views, v.likes, v.comments, v.shares, v.collects,
+       CASE WHEN v.source IN ('cache', 'live', 'last_known') THEN v.fetched_at END AS fetched_at
+FROM pg_temp.day_videos v
+ORDER BY v.platform, v.video_key, v.views DESC, v.task_id
+
+-- name: drop_day_video_numbers --
+DROP VIEW IF EXISTS pg_temp.day_video_numbers
+
+-- name: day_has_video_numbers --
+SELECT EXISTS (SELECT 1 FROM dailystats_day_video_stats WHERE stats_date = $1)
+
+-- name: insert_day_videos --
+-- A day's first per-video numbers (it has none stored, and the scan holds its lock):
+-- a plain insert, without the upsert's check of each row against the index (265,000
+-- rows in 1.1 s instead of 1.8 s). $1 stats date, $2 this scan's run id.
+INSERT INTO dailystats_day_video_stats
+    (stats_date, platform, video_key, source, view_count, like_count, comment_count,
+     share_count, collect_count, fetched_at, run_id)
+SELECT $1, u.platform, u.video_key, u.source, u.views, u.likes, u.comments, u.shares,
+       u.collects, u.fetched_at, $2
+FROM pg_temp.day_video_numbers u
+
 -- name: save_day_videos --
--- The numbers this scan used, per video (spec section 7), in the scan's transaction:
--- what a later settle rescan keeps and the audit recomputes with. A video no longer of
--- the day loses its row; an unchanged row is not rewritten (it keeps its run_id, and
--- 'live': the numbers the scan that fetched them used, read from the cache later).
--- A video in several tasks is one row (its fetched numbers are the same in each).
--- $1 stats date, $2 this scan's run id, $3 a whole aggregation (else only the videos
--- of the rows changed since can have left the day).
-WITH used AS (
-    SELECT DISTINCT ON (v.platform, v.video_key)
-           v.platform, v.video_key, v.source, v.views, v.likes, v.comments, v.shares,
-           v.collects,
-           CASE WHEN v.source IN ('cache', 'live', 'last_known') THEN v.fetched_at END
-               AS fetched_at
-    FROM pg_temp.day_videos v
-    ORDER BY v.platform, v.video_key, v.views DESC, v.task_id
-),
-gone AS (
+-- The day's per-video numbers brought to this scan's: what a later settle rescan keeps
+-- and the audit recomputes with. A video no longer of the day loses its row; an
+-- unchanged row is not rewritten (it keeps its run_id, and 'live': the numbers the
+-- scan that fetched them used, read from the cache later). $1 stats date, $2 this
+-- scan's run id, $3 a whole aggregation (else only the videos of the rows changed
+-- since can have left the day).
+WITH gone AS (
     DELETE FROM dailystats_day_video_stats k
     WHERE k.stats_date = $1
       AND ($3 OR (k.platform, k.video_key) IN (SELECT platform, video_key
                                                FROM pg_temp.day_scope_keys))
-      AND NOT EXISTS (SELECT 1 FROM used u
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.day_video_numbers u
                       WHERE u.platform = k.platform AND u.video_key = k.video_key)
 )
 INSERT INTO dailystats_day_video_stats AS k
@@ -309,7 +327,7 @@ INSERT INTO dailystats_day_video_stats AS k
      share_count, collect_count, fetched_at, run_id)
 SELECT $1, u.platform, u.video_key, u.source, u.views, u.likes, u.comments, u.shares,
        u.collects, u.fetched_at, $2
-FROM used u
+FROM pg_temp.day_video_numbers u
 ON CONFLICT (stats_date, platform, video_key) DO UPDATE
 SET source = EXCLUDED.source, view_count = EXCLUDED.view_count,
     like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count,
@@ -701,13 +719,16 @@ WITH touched AS (
 DELETE FROM pg_temp.day_links l USING dailystats_links x WHERE x.link = l.link
 
 -- name: classify_save_links --
--- The new links, each classified once. (Nothing here reads dailystats_links: a scan
--- of the table being inserted into, planned while it was empty, would be repeated
+-- The new links, each classified once, inserted in the order of the table's key: its
+-- index then grows page by page instead of at random places (a first scan's 336,000
+-- links went in in 0.85 s instead of 2.0 s). (Nothing here reads dailystats_links: a
+-- scan of the table being inserted into, planned while it was empty, would be repeated
 -- for every row.)
 INSERT INTO dailystats_links (link, platform, video_id, is_short, short_link, seen_on)
 SELECT k.link, nullif((k.c).platform, 'other'), (k.c).video_id, (k.c).is_short,
        CASE WHEN (k.c).is_short THEN dailystats_short_link(k.link) END, $1
-FROM (SELECT l.link, dailystats_classify(NULL, l.link) AS c FROM pg_temp.day_links l OFFSET 0) k
+FROM (SELECT l.link, dailystats_classify(NULL, l.link) AS c
+      FROM pg_temp.day_links l ORDER BY l.link OFFSET 0) k
 ON CONFLICT (link) DO NOTHING
 
 -- name: drop_day_links --

@@ -69,7 +69,7 @@ async def write_day(
         report.video_count = totals["video_count"]
         report.videos_missing = totals["videos_missing"]
         report.videos_stale = totals["videos_stale"]
-        await conn.execute("save_day_videos", stats_date, report.run_id, whole)
+        await _save_day_videos(conn, stats_date, report.run_id, whole)
         await conn.execute("upsert_day_node_stats", stats_date, whole)
         if enqueue is not None:
             report.deliveries_queued = await enqueue(conn, stats_date)
@@ -93,3 +93,14 @@ async def write_day(
             whole,
         )
         await conn.execute("forget_day_changes", stats_date, agg.seq)
+
+
+async def _save_day_videos(conn: Tx, stats_date: date, run_id: int, whole: bool) -> None:
+    """The numbers each video was counted with (spec section 7): a day's first are
+    inserted plainly, later ones upserted row by row."""
+    await conn.execute("create_day_video_numbers")
+    if await conn.fetchval("day_has_video_numbers", stats_date):
+        await conn.execute("save_day_videos", stats_date, run_id, whole)
+    else:
+        await conn.execute("insert_day_videos", stats_date, run_id)
+    await conn.execute("drop_day_video_numbers")
