@@ -26,10 +26,11 @@ from daemon.scan.classify import (
     DaySync,
     analyze_if_many,
     apply_batch,
-    day_is_classified,
+    check_day,
     finish_day,
     prepare_day,
     refresh_user_nodes,
+    set_mark,
 )
 from daemon.store.db import Db, Tx
 
@@ -69,10 +70,11 @@ async def classify_pass(
         for day in days:
             report.days_checked += 1
             # The unchanged case, and the comparison, read without the lock.
-            if await day_is_classified(conn, day, zone, statuses):
+            check = await check_day(conn, day, zone, statuses)
+            if check.same:
                 continue
             report.days_changed += 1
-            sync = await prepare_day(conn, day, zone, statuses)
+            sync = await prepare_day(conn, day, zone, statuses, check)
             report.rows_looked_at += sync.count
             try:
                 for first in range(0, max(sync.count, 1), batch):
@@ -81,6 +83,8 @@ async def classify_pass(
                         report.days_busy += 1
                         break
                     report.longest_lock_seconds = max(report.longest_lock_seconds, held)
+                else:  # every batch applied (a day left to its scan keeps its mark)
+                    await set_mark(conn, sync)
             finally:
                 await finish_day(conn)
             await analyze_if_many(conn, sync.count)

@@ -4,12 +4,16 @@ A day's rows are classified again only where they changed. The bot's tables are 
 read, and ``user_tasks`` has no update time: a row changed when its ``xmin`` did. The
 day's stored rows carry a fingerprint (count and XOR of hashes of their ``(id, xmin)``
 pairs, kept exact by every write), so an unchanged day costs one read of its
-``(id, xmin)`` pairs; a changed one, that read, a comparison with the stored pairs,
-and the classification of the rows that differ (their links through
-``dailystats_links``, so a link is parsed once; the rule itself is one SQL function,
-``dailystats_classified_rows``). A day classified afresh is read by range, by parallel
-workers; a batch is looked up by id. The scan then builds ``pg_temp.day_completions``
-from the stored rows.
+``(id, xmin)`` pairs. That read also finds the rows written since the day was last
+brought up to date (its mark: the xmin of that comparison's snapshot; every older row
+version was visible to it): when the other rows are exactly the stored ones, only
+those are compared, looked up by id, and a rescan's cost beyond the read grows with
+the rows that changed; a row deleted or moved to another day compares the day whole
+(a join of all its pairs with the stored ones). The rows that differ are classified
+(their links through ``dailystats_links``, so a link is parsed once; the rule itself
+is one SQL function, ``dailystats_classified_rows``). A day classified afresh is read
+by range, by parallel workers; a batch is looked up by id. The scan then builds
+``pg_temp.day_completions`` from the stored rows.
 
 Writes to a day's rows are made under its lock (the scan's, or the intraday pass's
 brief one, batch by batch); each batch re-reads the rows it writes, so a comparison
@@ -27,16 +31,18 @@ from daemon.rules.dates import day_bounds
 from daemon.store.db import Tx
 
 __all__ = [
+    "DayCheck",
     "DaySync",
     "analyze_if_many",
     "apply_batch",
     "build_day_completions",
+    "check_day",
     "classify_day",
     "classify_key",
-    "day_is_classified",
     "finish_day",
     "prepare_day",
     "refresh_user_nodes",
+    "set_mark",
 ]
 
 # Rows classified per transaction by the intraday pass (each under the day's lock).
@@ -53,6 +59,15 @@ def classify_key(zone: ZoneInfo, statuses: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class DayCheck:
+    """What one read of the day's ``(id, xmin)`` pairs found (classify_fingerprint)."""
+
+    same: bool  # the stored rows are exactly the day's completions
+    mark: int  # that read's snapshot xmin: the day's mark once it is up to date
+    since_ids: list[int] | None  # the only rows that can differ; None: all of them
+
+
+@dataclass(frozen=True, slots=True)
 class DaySync:
     """One day's pending comparison: how many ids to look at, and the bounds."""
 
@@ -63,16 +78,18 @@ class DaySync:
     key: str
     rekey: bool  # classified under other settings: every row is done again
     count: int
+    mark: int  # DayCheck.mark: the day's once every batch is applied (set_mark)
 
 
-async def day_is_classified(
+async def check_day(
     conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]
-) -> bool:
-    """True when the day's stored rows are exactly the bot's completions of the day."""
+) -> DayCheck:
+    """Whether the day's stored rows are exactly the bot's completions of the day, and
+    if not, which rows to compare."""
     start, end = day_bounds(stats_date, zone)
     async with conn.conn.transaction():
         await conn.execute("jit_off")
-        same: bool = await conn.fetchval(
+        row = await conn.fetchrow(
             "classify_fingerprint",
             start,
             end,
@@ -80,28 +97,39 @@ async def day_is_classified(
             stats_date,
             classify_key(zone, statuses),
         )
-    return same
+    assert row is not None
+    return DayCheck(row["same"], row["mark"], row["since_ids"])
 
 
 async def prepare_day(
-    conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str], *, batched: bool = True
+    conn: Tx,
+    stats_date: date,
+    zone: ZoneInfo,
+    statuses: Sequence[str],
+    check: DayCheck,
+    *,
+    batched: bool = True,
 ) -> DaySync:
-    """Open the day's record and list the ids to look at (``pg_temp.day_sync``),
-    indexed for reading in batches unless it is applied at once (``batched`` False)."""
+    """Open the day's record and list the ids to look at (``pg_temp.day_sync``): those
+    written since its mark, else the whole day's; indexed for reading in batches unless
+    it is applied at once (``batched`` False)."""
     start, end = day_bounds(stats_date, zone)
     key = classify_key(zone, statuses)
     rekey: bool = await conn.fetchval("classify_open_day", stats_date, key)
     await conn.execute("drop_day_sync")
+    bounds = (start, end, list(statuses), stats_date)
     async with conn.conn.transaction():
         await conn.execute("jit_off")
-        status = await conn.execute(
-            "create_day_sync", start, end, list(statuses), stats_date, rekey
-        )
+        if check.since_ids is not None and not rekey:
+            await conn.execute("index_lookups_only")
+            status = await conn.execute("create_day_sync_since", *bounds, check.since_ids)
+        else:
+            status = await conn.execute("create_day_sync", *bounds, rekey)
     count = int(status.split()[-1])
     await conn.execute("analyze_day_sync")
     if batched and count > BATCH:  # read in batches by the intraday pass
         await conn.execute("index_day_sync")
-    return DaySync(stats_date, start, end, list(statuses), key, rekey, count)
+    return DaySync(stats_date, start, end, list(statuses), key, rekey, count, check.mark)
 
 
 async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
@@ -166,16 +194,24 @@ async def finish_day(conn: Tx) -> None:
     await conn.execute("drop_day_sync")
 
 
+async def set_mark(conn: Tx, sync: DaySync) -> None:
+    """Every batch of the comparison is applied: each row version written before its
+    read is stored as it is."""
+    await conn.execute("classify_set_mark", sync.stats_date, sync.mark)
+
+
 async def classify_day(conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Sequence[str]) -> int:
     """Bring the day's classification up to date at once; the caller holds its lock.
     Returns how many ids were looked at again (0: nothing had changed)."""
-    if await day_is_classified(conn, stats_date, zone, statuses):
+    check = await check_day(conn, stats_date, zone, statuses)
+    if check.same:
         return 0
-    sync = await prepare_day(conn, stats_date, zone, statuses, batched=False)
+    sync = await prepare_day(conn, stats_date, zone, statuses, check, batched=False)
     try:
         await apply_batch(conn, sync, 0, max(sync.count, 1))
     finally:
         await finish_day(conn)
+    await set_mark(conn, sync)
     await analyze_if_many(conn, sync.count)
     return sync.count
 

@@ -594,15 +594,59 @@ SELECT set_config('lock_timeout', $1::int::text, true),
 -- $1 start, $2 end (naive UTC), $3 completed statuses, $4 stats date throughout.
 
 -- name: classify_fingerprint --
--- True when the bot's completions of the day are the (id, xmin) pairs stored for it,
--- classified under the same settings ($5): the day needs no classifying. One read of
--- the day's rows over the submitted_at index: no JSON, no links.
-SELECT coalesce(d.classify_key = $5 AND d.row_count = c.n AND d.row_xor = c.x, false)
-FROM (SELECT count(*) AS n,
-             coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint)), 0) AS x
-      FROM user_tasks ut
-      WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])) c
-LEFT JOIN dailystats_classified_days d ON d.stats_date = $4
+-- One read of the day's rows over the submitted_at index (no JSON, no links), any
+-- status. same: the bot's completions of the day are the (id, xmin) pairs stored for
+-- it, classified under the same settings ($5): the day needs no classifying. mark: the
+-- xmin of this read's snapshot, the day's mark once it is brought up to date. since_ids:
+-- when the day has a mark (migration 0018), the ids of its rows written since (a newer
+-- xmin, by age: the mark is at most a billion transactions old) are the only ones that
+-- can differ from what is stored, if the rest are exactly the stored rows but those
+-- ids' (count and XOR); NULL when the day must be compared whole (no mark, a row
+-- deleted or moved away since, or more than a tenth of the day written since).
+WITH day AS (
+    SELECT d.classify_key = $5 AS same_key, d.row_count, d.row_xor,
+           CASE WHEN d.classify_key = $5
+                     AND age((d.xid_mark::text::bigint % 4294967296)::text::xid)
+                         BETWEEN 0 AND 1000000000
+                THEN age((d.xid_mark::text::bigint % 4294967296)::text::xid) END AS mark_age
+    FROM dailystats_classified_days d
+    WHERE d.stats_date = $4
+),
+now_rows AS (
+    SELECT ut.id, ut.status = ANY($3::text[]) AS done,
+           dailystats_row_hash(ut.id, ut.xmin::text::bigint) AS h,
+           -- NULL without a mark
+           age(ut.xmin) <= (SELECT mark_age FROM day) AS since
+    FROM user_tasks ut
+    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2
+    OFFSET 0  -- each row's hash computed once, not once per aggregate that reads it
+),
+counted AS (
+    SELECT count(*) FILTER (WHERE done) AS n,
+           coalesce(bit_xor(h) FILTER (WHERE done), 0) AS x,
+           count(*) FILTER (WHERE done AND NOT since) AS n_before,
+           coalesce(bit_xor(h) FILTER (WHERE done AND NOT since), 0) AS x_before,
+           count(*) FILTER (WHERE since) AS n_since,
+           coalesce(array_agg(id) FILTER (WHERE since), '{}') AS since_ids
+    FROM now_rows
+)
+SELECT coalesce(d.same_key AND d.row_count = c.n AND d.row_xor = c.x, false) AS same,
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS mark,
+       CASE WHEN d.mark_age IS NOT NULL AND c.n_since <= greatest(c.n / 10, 1000)
+                 AND (SELECT d.row_count - count(*) = c.n_before
+                             AND d.row_xor # coalesce(bit_xor(dailystats_row_hash(s.id, s.row_xmin)), 0)
+                                 = c.x_before
+                      FROM dailystats_completions s
+                      WHERE s.id = ANY(c.since_ids::int[]) AND s.stats_date = $4)
+            THEN c.since_ids::int[] END AS since_ids
+FROM counted c
+LEFT JOIN day d ON true
+
+-- name: classify_set_mark --
+-- The day was brought up to date from a read whose snapshot's xmin was $2: its mark
+-- (the newer of two: every write since either read stored rows as they are).
+UPDATE dailystats_classified_days SET xid_mark = greatest(xid_mark, $2::bigint::text::xid8)
+WHERE stats_date = $1
 
 -- name: classify_open_day --
 -- The day's record, created on first use; true when every stored row of the day is
@@ -627,6 +671,20 @@ FROM (SELECT ut.id, ut.xmin::text::bigint AS x
 FULL JOIN (SELECT id, row_xmin FROM dailystats_completions WHERE stats_date = $4) s
     ON s.id = c.id
 WHERE $5 OR c.id IS NULL OR s.id IS NULL OR c.x <> s.row_xmin
+
+-- name: create_day_sync_since --
+-- As create_day_sync, for the ids written since the day's mark only ($5, from
+-- classify_fingerprint), looked up by id: every other row of the day is stored as it is.
+CREATE TEMP TABLE day_sync AS
+SELECT coalesce(c.id, s.id) AS id, row_number() OVER () AS n
+FROM (SELECT ut.id, ut.xmin::text::bigint AS x
+      FROM user_tasks ut
+      WHERE ut.id = ANY($5::int[])
+        AND ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])) c
+FULL JOIN (SELECT id, row_xmin FROM dailystats_completions
+           WHERE id = ANY($5::int[]) AND stats_date = $4) s
+    ON s.id = c.id
+WHERE c.id IS NULL OR s.id IS NULL OR c.x <> s.row_xmin
 
 -- name: drop_day_sync --
 DROP TABLE IF EXISTS pg_temp.day_sync

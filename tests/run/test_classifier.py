@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from daemon.run.classifier import classify_pass, open_days, prune_closed_days
-from daemon.scan.classify import day_is_classified
+from daemon.scan.classify import check_day
 from daemon.scan.day import ScanConfig, scan_day
 from daemon.settings import load_settings
 from daemon.store.db import Db
@@ -58,7 +58,7 @@ async def test_the_pass_classifies_so_the_scan_only_aggregates(db: Db) -> None:
     assert report.days_changed == 1 and report.rows_looked_at == 7 and report.days_busy == 0
     assert report.longest_lock_seconds > 0  # each batch held the lock, then let it go
     async with db.connection() as tx:
-        assert await day_is_classified(tx, DAY, UTC_ZONE, CONFIG.completed_statuses)
+        assert (await check_day(tx, DAY, UTC_ZONE, CONFIG.completed_statuses)).same
         assert await tx.conn.fetchval("SELECT count(*) FROM dailystats_completions") == 7
 
     # Nothing changed since: a second pass only reads the (id, xmin) pairs.
