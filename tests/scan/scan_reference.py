@@ -282,6 +282,28 @@ async def insert_completions(conn: asyncpg.Connection, completions: list[Complet
     )
 
 
+async def completions_now(conn: asyncpg.Connection) -> list[Completion]:
+    """The bot's rows as they are now (after updates a test made in SQL)."""
+    records = await conn.fetch(
+        "SELECT id, task_id, user_id, status, platform, submission_link, submitted_at,"
+        " verification_details, verified_at FROM user_tasks"
+    )
+    return [
+        Completion(
+            r["id"],
+            r["task_id"],
+            r["user_id"],
+            r["status"],
+            r["platform"],
+            r["submission_link"],
+            r["submitted_at"],
+            None if r["verification_details"] is None else json.loads(r["verification_details"]),
+            r["verified_at"],
+        )
+        for r in records
+    ]
+
+
 def _details_text(details: Any) -> str | None:
     if details is None:
         return None
