@@ -605,10 +605,8 @@ SELECT set_config('lock_timeout', $1::int::text, true),
 -- deleted or moved away since, or more than a tenth of the day written since).
 WITH day AS (
     SELECT d.classify_key = $5 AS same_key, d.row_count, d.row_xor,
-           CASE WHEN d.classify_key = $5
-                     AND age((d.xid_mark::text::bigint % 4294967296)::text::xid)
-                         BETWEEN 0 AND 1000000000
-                THEN age((d.xid_mark::text::bigint % 4294967296)::text::xid) END AS mark_age
+           CASE WHEN d.classify_key = $5 AND age(xid(d.xid_mark)) BETWEEN 0 AND 1000000000
+                THEN age(xid(d.xid_mark)) END AS mark_age
     FROM dailystats_classified_days d
     WHERE d.stats_date = $4
 ),
