@@ -31,7 +31,15 @@ async def create_pool(
     # Every timestamp the daemon writes or compares is UTC.
     # A scan sorts and hashes a day's rows (a million on a busy day): in memory, not in
     # batches on disk, up to this much a sort (PostgreSQL's default is 4MB).
-    server_settings = {"application_name": "dailystats", "timezone": "UTC", "work_mem": "64MB"}
+    # Statements are prepared once a connection and run again for other days: a generic
+    # plan (PostgreSQL's choice after five runs) guesses a day's range holds a few rows,
+    # and reads a million serially or through nested loops. Plan each run for its day.
+    server_settings = {
+        "application_name": "dailystats",
+        "timezone": "UTC",
+        "work_mem": "64MB",
+        "plan_cache_mode": "force_custom_plan",
+    }
     if statement_timeout:
         server_settings["statement_timeout"] = str(int(statement_timeout * 1000))
     if lock_timeout:
