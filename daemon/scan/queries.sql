@@ -313,13 +313,14 @@ FROM pg_temp.day_video_numbers u
 -- unchanged row is not rewritten (it keeps its run_id, and 'live': the numbers the
 -- scan that fetched them used, read from the cache later). $1 stats date, $2 this
 -- scan's run id, $3 a whole aggregation (else only the videos of the rows changed
--- since can have left the day).
-WITH gone AS (
+-- since can have left the day). The numbers read once (the view sorts).
+WITH used AS MATERIALIZED (SELECT * FROM pg_temp.day_video_numbers),
+gone AS (
     DELETE FROM dailystats_day_video_stats k
     WHERE k.stats_date = $1
       AND ($3 OR (k.platform, k.video_key) IN (SELECT platform, video_key
                                                FROM pg_temp.day_scope_keys))
-      AND NOT EXISTS (SELECT 1 FROM pg_temp.day_video_numbers u
+      AND NOT EXISTS (SELECT 1 FROM used u
                       WHERE u.platform = k.platform AND u.video_key = k.video_key)
 )
 INSERT INTO dailystats_day_video_stats AS k
@@ -327,7 +328,7 @@ INSERT INTO dailystats_day_video_stats AS k
      share_count, collect_count, fetched_at, run_id)
 SELECT $1, u.platform, u.video_key, u.source, u.views, u.likes, u.comments, u.shares,
        u.collects, u.fetched_at, $2
-FROM pg_temp.day_video_numbers u
+FROM used u
 ON CONFLICT (stats_date, platform, video_key) DO UPDATE
 SET source = EXCLUDED.source, view_count = EXCLUDED.view_count,
     like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count,
@@ -594,51 +595,56 @@ SELECT set_config('lock_timeout', $1::int::text, true),
 -- $1 start, $2 end (naive UTC), $3 completed statuses, $4 stats date throughout.
 
 -- name: classify_fingerprint --
--- One read of the day's rows over the submitted_at index (no JSON, no links), any
--- status. same: the bot's completions of the day are the (id, xmin) pairs stored for
--- it, classified under the same settings ($5): the day needs no classifying. mark: the
--- xmin of this read's snapshot, the day's mark once it is brought up to date. since_ids:
--- when the day has a mark (migration 0018), the ids of its rows written since (a newer
--- xmin, by age: the mark is at most a billion transactions old) are the only ones that
--- can differ from what is stored, if the rest are exactly the stored rows but those
--- ids' (count and XOR); NULL when the day must be compared whole (no mark, a row
--- deleted or moved away since, or more than a tenth of the day written since).
-WITH day AS (
+-- same: the bot's completions of the day are the (id, xmin) pairs stored for it,
+-- classified under the same settings ($5): the day needs no classifying. One read of
+-- the day's rows over the submitted_at index (no JSON, no links), by parallel workers.
+-- mark: the xmin of this statement's snapshot, the day's mark once it is brought up to
+-- date. since_ids, only for a day that is not the same and has a mark (migration
+-- 0018): the ids of its rows written since (any status; a newer xmin, by age: the mark
+-- is at most a billion transactions old) are the only ones that can differ from what
+-- is stored, if the rest are exactly the stored rows but those ids' (count and XOR).
+-- NULL when the day must be compared whole (no mark, a row deleted or moved away
+-- since, or more than a tenth of the day written since). That second read is apart
+-- because age() keeps a query from parallel workers; it runs only when needed.
+WITH day AS MATERIALIZED (
     SELECT d.classify_key = $5 AS same_key, d.row_count, d.row_xor,
            CASE WHEN d.classify_key = $5 AND age(xid(d.xid_mark)) BETWEEN 0 AND 1000000000
                 THEN age(xid(d.xid_mark)) END AS mark_age
     FROM dailystats_classified_days d
     WHERE d.stats_date = $4
 ),
-now_rows AS (
-    SELECT ut.id, ut.status = ANY($3::text[]) AS done,
-           dailystats_row_hash(ut.id, ut.xmin::text::bigint) AS h,
-           -- NULL without a mark
-           age(ut.xmin) <= (SELECT mark_age FROM day) AS since
-    FROM user_tasks ut
-    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2
-    OFFSET 0  -- each row's hash computed once, not once per aggregate that reads it
-),
 counted AS (
-    SELECT count(*) FILTER (WHERE done) AS n,
-           coalesce(bit_xor(h) FILTER (WHERE done), 0) AS x,
-           count(*) FILTER (WHERE done AND NOT since) AS n_before,
-           coalesce(bit_xor(h) FILTER (WHERE done AND NOT since), 0) AS x_before,
-           count(*) FILTER (WHERE since) AS n_since,
-           coalesce(array_agg(id) FILTER (WHERE since), '{}') AS since_ids
-    FROM now_rows
+    SELECT count(*) AS n,
+           coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint)), 0) AS x
+    FROM user_tasks ut
+    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+),
+checked AS (
+    SELECT coalesce(d.same_key AND d.row_count = c.n AND d.row_xor = c.x, false) AS same,
+           c.n, c.x, d.row_count, d.row_xor, d.mark_age
+    FROM counted c
+    LEFT JOIN day d ON true
 )
-SELECT coalesce(d.same_key AND d.row_count = c.n AND d.row_xor = c.x, false) AS same,
-       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS mark,
-       CASE WHEN d.mark_age IS NOT NULL AND c.n_since <= greatest(c.n / 10, 1000)
-                 AND (SELECT d.row_count - count(*) = c.n_before
-                             AND d.row_xor # coalesce(bit_xor(dailystats_row_hash(s.id, s.row_xmin)), 0)
-                                 = c.x_before
-                      FROM dailystats_completions s
-                      WHERE s.id = ANY(c.since_ids::int[]) AND s.stats_date = $4)
-            THEN c.since_ids::int[] END AS since_ids
-FROM counted c
-LEFT JOIN day d ON true
+SELECT k.same, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS mark,
+       CASE WHEN NOT k.same AND k.mark_age IS NOT NULL THEN (
+           SELECT CASE WHEN s.n_since <= greatest(k.n / 10, 1000)
+                            AND (SELECT k.row_count - count(*) = k.n - s.n_done
+                                        AND k.row_xor
+                                            # coalesce(bit_xor(dailystats_row_hash(st.id, st.row_xmin)), 0)
+                                            = k.x # s.x_done
+                                 FROM dailystats_completions st
+                                 WHERE st.id = ANY(s.ids) AND st.stats_date = $4)
+                       THEN s.ids END
+           FROM (SELECT count(*) AS n_since,
+                        count(*) FILTER (WHERE ut.status = ANY($3::text[])) AS n_done,
+                        coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint))
+                                 FILTER (WHERE ut.status = ANY($3::text[])), 0) AS x_done,
+                        coalesce(array_agg(ut.id), '{}')::int[] AS ids
+                 FROM user_tasks ut
+                 WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2
+                   AND age(ut.xmin) <= k.mark_age) s)
+       END AS since_ids
+FROM checked k
 
 -- name: classify_set_mark --
 -- The day was brought up to date from a read whose snapshot's xmin was $2: its mark
