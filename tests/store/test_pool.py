@@ -21,8 +21,7 @@ async def test_a_repeated_day_statement_is_never_planned_generically(db: Db) -> 
             async with conn.conn.transaction():
                 await conn.fetchrow("classify_fingerprint", *args, day, "UTC|x")
         row = await conn.conn.fetchrow(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement = $1",
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
             QUERIES["classify_fingerprint"],
         )
     assert row is not None
