@@ -606,24 +606,20 @@ SELECT set_config('lock_timeout', $1::int::text, true),
 -- NULL when the day must be compared whole (no mark, a row deleted or moved away
 -- since, or more than a tenth of the day written since). That second read is apart
 -- because age() keeps a query from parallel workers; it runs only when needed.
-WITH day AS MATERIALIZED (
-    SELECT d.classify_key = $5 AS same_key, d.row_count, d.row_xor,
-           CASE WHEN d.classify_key = $5 AND age(xid(d.xid_mark)) BETWEEN 0 AND 1000000000
-                THEN age(xid(d.xid_mark)) END AS mark_age
-    FROM dailystats_classified_days d
-    WHERE d.stats_date = $4
-),
-counted AS (
+WITH counted AS (
     SELECT count(*) AS n,
            coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint)), 0) AS x
     FROM user_tasks ut
     WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
 ),
 checked AS (
-    SELECT coalesce(d.same_key AND d.row_count = c.n AND d.row_xor = c.x, false) AS same,
-           c.n, c.x, d.row_count, d.row_xor, d.mark_age
+    SELECT coalesce(d.classify_key = $5 AND d.row_count = c.n AND d.row_xor = c.x, false)
+               AS same,
+           c.n, c.x, d.row_count, d.row_xor,
+           CASE WHEN d.classify_key = $5 AND age(xid(d.xid_mark)) BETWEEN 0 AND 1000000000
+                THEN age(xid(d.xid_mark)) END AS mark_age
     FROM counted c
-    LEFT JOIN day d ON true
+    LEFT JOIN dailystats_classified_days d ON d.stats_date = $4
 )
 SELECT k.same, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS mark,
        CASE WHEN NOT k.same AND k.mark_age IS NOT NULL THEN (
