@@ -92,7 +92,7 @@ OURS = (
     "dailystats_completions, dailystats_classified_days, dailystats_links,"
     " dailystats_user_nodes, task_daily_stats, dailystats_deliveries, dailystats_scan_runs,"
     " dailystats_day_changes, dailystats_day_tasks, dailystats_day_video_stats,"
-    " dailystats_node_stats"
+    " dailystats_node_stats, dailystats_day_groups, dailystats_day_accounts"
 )
 
 
@@ -175,6 +175,7 @@ def _scan(url: str, status_s: float) -> dict[str, object]:
         "status": scan.get("status"),
         "unchanged": scan.get("unchanged"),
         "partial": scan.get("partial"),
+        "grouped_ahead": scan.get("grouped_ahead"),
         "rows_classified": scan.get("rows_classified"),
         "rows_changed": scan.get("rows_changed"),
         "deliveries_queued": scan.get("deliveries_queued"),

@@ -7,6 +7,8 @@ Every ``CLASSIFY_INTERVAL_SECONDS`` (0: off) it brings today, yesterday and the
 classification of days no longer open. It never waits for a day's lock: a day being
 scanned is skipped (the scan classifies it), and each batch it writes holds the lock
 for one short transaction, so a scan that arrives meanwhile waits for that batch only.
+A complete day (before today) that no scan has aggregated yet is then grouped once
+(daemon.scan.groups, without the lock), so its nightly scan only regroups.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from daemon.run.liveness import wait_any
 from daemon.scan.classify import (
     BATCH,
+    DayCheck,
     DaySync,
     analyze_if_many,
     apply_batch,
@@ -32,6 +35,7 @@ from daemon.scan.classify import (
     refresh_user_nodes,
     set_mark,
 )
+from daemon.scan.groups import store_groups
 from daemon.store.db import Db, Tx
 
 log = structlog.get_logger("daemon.run.classifier")
@@ -48,6 +52,7 @@ class PassReport:
     # The longest a day's lock was held by one batch: what a scan may have waited.
     longest_lock_seconds: float = 0.0
     nodes_changed: bool = False
+    days_grouped: int = 0  # complete days grouped ahead of their first scan
 
 
 def open_days(zone: ZoneInfo, settle_days: int, now: datetime | None = None) -> list[date]:
@@ -65,30 +70,49 @@ async def classify_pass(
     batch: int = BATCH,
 ) -> PassReport:
     report = PassReport()
+    today = datetime.now(UTC).astimezone(zone).date()
     async with db.connection() as conn:
         report.nodes_changed = await refresh_user_nodes(conn)
         for day in days:
             report.days_checked += 1
             # The unchanged case, and the comparison, read without the lock.
             check = await check_day(conn, day, zone, statuses)
-            if check.same:
-                continue
-            report.days_changed += 1
-            sync = await prepare_day(conn, day, zone, statuses, check)
-            report.rows_looked_at += sync.count
-            try:
-                for first in range(0, max(sync.count, 1), batch):
-                    held = await _apply_locked(conn, sync, first, batch)
-                    if held is None:
-                        report.days_busy += 1
-                        break
-                    report.longest_lock_seconds = max(report.longest_lock_seconds, held)
-                else:  # every batch applied (a day left to its scan keeps its mark)
-                    await set_mark(conn, sync)
-            finally:
-                await finish_day(conn)
-            await analyze_if_many(conn, sync.count)
+            if not check.same:
+                report.days_changed += 1
+                if not await _classify_day(conn, day, zone, statuses, check, batch, report):
+                    continue  # being scanned: left to the scan
+            if day < today and await store_groups(conn, day):
+                report.days_grouped += 1
     return report
+
+
+async def _classify_day(
+    conn: Tx,
+    day: date,
+    zone: ZoneInfo,
+    statuses: Sequence[str],
+    check: DayCheck,
+    batch: int,
+    report: PassReport,
+) -> bool:
+    """Bring a changed day up to date batch by batch; False when it was left to a scan."""
+    sync = await prepare_day(conn, day, zone, statuses, check)
+    report.rows_looked_at += sync.count
+    done = True
+    try:
+        for first in range(0, max(sync.count, 1), batch):
+            held = await _apply_locked(conn, sync, first, batch)
+            if held is None:
+                report.days_busy += 1
+                done = False
+                break
+            report.longest_lock_seconds = max(report.longest_lock_seconds, held)
+        else:  # every batch applied (a day left to its scan keeps its mark)
+            await set_mark(conn, sync)
+    finally:
+        await finish_day(conn)
+    await analyze_if_many(conn, sync.count)
+    return done
 
 
 async def _apply_locked(conn: Tx, sync: DaySync, first: int, batch: int) -> float | None:

@@ -2,9 +2,10 @@
 
 1. take the day's lock and record the run;
 2. bring the day's classification up to date (only rows changed since are classified,
-   daemon.scan.classify) and build ``day_completions`` from it; when nothing the day's
-   numbers depend on changed since its last successful scan, stop there (unchanged);
-   when only rows changed, read only the tasks they touch (daemon.scan.scope);
+   daemon.scan.classify); when nothing the day's numbers depend on changed since its
+   last successful scan, stop there (unchanged); when only rows changed, read only the
+   tasks they touch (daemon.scan.scope); group the rows read per task and video
+   (daemon.scan.groups: grouped ahead by the intraday pass when the day is complete);
 3. resolve new short links and fetch the stats no completion saved (when providers are
    on), as the scan's mode allows (full, settle or incomplete: spec section 7);
 4. in one transaction (daemon.scan.write): upsert ``task_daily_stats``, zero tasks that
@@ -32,6 +33,7 @@ from daemon.fetch.plan import spend_by_endpoint
 from daemon.rules.redact import describe
 from daemon.scan.classify import build_day_completions, classify_day, refresh_user_nodes
 from daemon.scan.daylock import lock_day
+from daemon.scan.groups import drop_groups, group_rows, load_groups, resolve_groups
 from daemon.scan.livestats import LiveFetch, api_keys, fetch_missing, resolve_day_links
 from daemon.scan.report import ScanMode, ScanReport
 from daemon.scan.scope import (
@@ -164,9 +166,7 @@ async def _scan_locked(
         return
     # Rows changed: perhaps only the tasks they touch need aggregating again.
     scope = None if last is not None else choose_scope(row, due, resolves_links=live is not None)
-    seq = await build_scope(
-        conn, stats_date, scope, lambda: build_day_completions(conn, stats_date)
-    )
+    seq = await build_scope(conn, stats_date, scope, partial(_whole_day, conn, stats_date, report))
     report.partial = scope is not None
     report.classify_seconds = _since(phase)
     # Fresh means fetched since the scan began, less the allowed age; live, since it began.
@@ -175,7 +175,7 @@ async def _scan_locked(
     phase = time.monotonic()
     if live is not None:
         await resolve_day_links(conn, db, live, report)
-    await conn.execute("resolve_day_short_links")
+    await resolve_groups(conn)
     if live is not None:
         billed_before = Counter(live.counters.billed)
         await fetch_missing(conn, db, live, config.prefer_live, cutoff, report, stats_date)
@@ -210,6 +210,17 @@ async def _scan_locked(
     report.write_seconds = _since(phase)
 
 
+async def _whole_day(conn: Tx, stats_date: date, report: ScanReport) -> int:
+    """The groups of the whole day: the pass's when they stand, else its classified rows
+    read and grouped; the change counter they reflect."""
+    seq = await load_groups(conn, stats_date)
+    report.grouped_ahead = seq is not None
+    if seq is None:
+        seq = await build_day_completions(conn, stats_date)
+        await group_rows(conn)
+    return seq
+
+
 def _unchanged(report: ScanReport, last: Record) -> None:
     """Nothing the day's numbers depend on changed since its last successful scan: its
     rows and deliveries stand as they are; the run reports the numbers they hold."""
@@ -231,6 +242,7 @@ def _since(started: float) -> float:
 async def _release(conn: Tx, stats_date: date) -> None:
     try:
         await conn.execute("drop_day_completions")
+        await drop_groups(conn)
         await conn.execute("drop_day_sync")
         await conn.execute("drop_videos_to_fetch")
         await conn.execute("drop_day_videos")

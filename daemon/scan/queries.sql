@@ -52,9 +52,124 @@ ANALYZE pg_temp.day_completions
 -- name: drop_day_completions --
 DROP TABLE IF EXISTS pg_temp.day_completions
 
+-- name: create_day_groups --
+-- What the aggregation reads of the day's completions of the three platforms: grouped
+-- per task and video as classified, before short links are resolved
+-- (resolve_day_short_links renames their groups, create_day_videos merges them). A
+-- video's completions are one group; an unresolved short link's and a lone
+-- completion's one group each (row_id), so a link resolving to another platform's
+-- video leaves each of its completions alone, as a lone completion is.
+CREATE TEMP TABLE day_groups AS
+SELECT c.task_id, c.platform, c.video_id, c.is_short, c.short_link,
+       CASE WHEN c.video_id IS NULL OR c.is_short THEN c.id END AS row_id,
+       count(*) AS completions,
+       max(c.views) AS views, max(c.likes) AS likes, max(c.comments) AS comments,
+       max(c.shares) AS shares, max(c.collects) AS collects,
+       -- usable saved counts (Douyin's shares and collects count too), and when saved
+       bool_or(h.holds) AS holds, max(c.saved_at) FILTER (WHERE h.holds) AS saved_at,
+       (array_agg((c.submitted_at, c.id, coalesce(c.agent_node, ''))::dailystats_first
+                  ORDER BY c.submitted_at, c.id))[1] AS first
+FROM pg_temp.day_completions c
+CROSS JOIN LATERAL (
+    SELECT num_nonnulls(c.views, c.likes, c.comments,
+                        CASE WHEN c.platform = 'dy' THEN c.shares END,
+                        CASE WHEN c.platform = 'dy' THEN c.collects END) > 0 AS holds) h
+WHERE c.platform <> 'other'
+GROUP BY 1, 2, 3, 4, 5, 6
+
+-- name: merge_day_groups --
+-- After resolve_day_short_links: the groups that name one video in one task become one
+-- (a short link's completions, once its answer names a video of the task's, or while
+-- it has none: its compared form), by the least first completion; a lone completion,
+-- and one whose link named another platform's video, stays alone.
+WITH keys AS (
+    SELECT DISTINCT task_id, platform, coalesce(video_id, 's:' || short_link) AS video_key
+    FROM pg_temp.day_groups
+    WHERE is_short AND (video_id IS NOT NULL OR short_link IS NOT NULL)
+),
+merged AS (
+    DELETE FROM pg_temp.day_groups g USING keys k
+    WHERE g.task_id = k.task_id AND g.platform = k.platform
+      AND coalesce(g.video_id, 's:' || g.short_link) = k.video_key
+    RETURNING g.*
+)
+INSERT INTO pg_temp.day_groups
+SELECT task_id, platform, video_id, bool_or(is_short), short_link, NULL, sum(completions),
+       max(views), max(likes), max(comments), max(shares), max(collects), bool_or(holds),
+       max(saved_at), (array_agg(first ORDER BY first))[1]
+FROM merged
+GROUP BY task_id, platform, video_id, short_link
+
+-- name: create_day_accounts --
+-- The rest of what the split by node reads of the day's completions (all platforms):
+-- per task and node, its completions and distinct accounts, in all and per platform.
+CREATE TEMP TABLE day_accounts AS
+SELECT task_id, coalesce(agent_node, '') AS agent_node,
+       count(*) AS completions,
+       count(DISTINCT user_id) AS accounts,
+       count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
+       count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
+       count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
+FROM pg_temp.day_completions
+GROUP BY 1, 2
+
+-- name: analyze_day_groups --
+ANALYZE pg_temp.day_groups
+
+-- name: drop_day_groups --
+DROP TABLE IF EXISTS pg_temp.day_groups, pg_temp.day_accounts
+
+-- name: day_groups_seq --
+-- The change counter the day's stored groups stand for, when it is the day's now.
+SELECT groups_seq FROM dailystats_classified_days
+WHERE stats_date = $1 AND groups_seq = change_seq
+
+-- name: load_day_groups --
+CREATE TEMP TABLE day_groups AS
+SELECT task_id, platform, video_id, is_short, short_link, row_id, completions, views, likes,
+       comments, shares, collects, holds, saved_at, first
+FROM dailystats_day_groups WHERE stats_date = $1
+
+-- name: load_day_accounts --
+CREATE TEMP TABLE day_accounts AS
+SELECT task_id, agent_node, completions, accounts, yt_accounts, tt_accounts, dy_accounts
+FROM dailystats_day_accounts WHERE stats_date = $1
+
+-- name: day_wants_groups --
+-- A day the pass groups ahead of its scan: classified, never aggregated (its first
+-- scan aggregates it whole), and its stored groups are not of its rows as they are.
+SELECT change_seq FROM dailystats_classified_days
+WHERE stats_date = $1 AND aggregated_seq IS NULL
+  AND groups_seq IS DISTINCT FROM change_seq AND xid_mark IS NOT NULL
+
+-- name: lock_day_groups --
+-- Two passes never store one day's groups at once (the scan's lock is not taken).
+SELECT pg_advisory_xact_lock(7210136, $1::date - DATE '2000-01-01')
+
+-- name: save_day_groups --
+WITH gone AS (DELETE FROM dailystats_day_groups WHERE stats_date = $1)
+INSERT INTO dailystats_day_groups
+    (stats_date, task_id, platform, video_id, is_short, short_link, row_id, completions,
+     views, likes, comments, shares, collects, holds, saved_at, first)
+SELECT $1, task_id, platform, video_id, is_short, short_link, row_id, completions,
+       views, likes, comments, shares, collects, holds, saved_at, first
+FROM pg_temp.day_groups
+
+-- name: save_day_accounts --
+WITH gone AS (DELETE FROM dailystats_day_accounts WHERE stats_date = $1)
+INSERT INTO dailystats_day_accounts
+    (stats_date, task_id, agent_node, completions, accounts, yt_accounts, tt_accounts,
+     dy_accounts)
+SELECT $1, task_id, agent_node, completions, accounts, yt_accounts, tt_accounts, dy_accounts
+FROM pg_temp.day_accounts
+
+-- name: set_day_groups_seq --
+-- Last in the transaction that stores them: the row's lock is held for its commit only.
+UPDATE dailystats_classified_days SET groups_seq = $2 WHERE stats_date = $1
+
 -- name: unresolved_short_links --
 SELECT DISTINCT c.short_link AS link, c.platform
-FROM pg_temp.day_completions c
+FROM pg_temp.day_groups c
 WHERE c.is_short
   AND NOT EXISTS (SELECT 1 FROM dailystats_short_links s WHERE s.link = c.short_link)
 
@@ -64,16 +179,17 @@ ON CONFLICT (link) DO UPDATE
 SET platform = EXCLUDED.platform, video_id = EXCLUDED.video_id, resolved_at = now()
 
 -- name: resolve_day_short_links --
--- Give short-link completions the video their link resolved to (same platform only).
+-- Give short-link completions (their groups, one per completion) the video their link
+-- resolved to (same platform only; another platform's leaves each completion alone).
 -- A resolved link no longer groups its completions: short_link stays set only while
 -- unresolved (day_videos counts one video per unresolved link). The answers used are
 -- dated by this use (at most once a day), so retention keeps them while in use.
 WITH used AS (
     UPDATE dailystats_short_links s SET last_used_at = now()
-    WHERE s.link IN (SELECT c.short_link FROM pg_temp.day_completions c WHERE c.is_short)
+    WHERE s.link IN (SELECT c.short_link FROM pg_temp.day_groups c WHERE c.is_short)
       AND (s.last_used_at IS NULL OR s.last_used_at < now() - interval '1 day')
 )
-UPDATE pg_temp.day_completions c
+UPDATE pg_temp.day_groups c
 SET video_id = CASE WHEN s.platform = c.platform THEN s.video_id END, short_link = NULL
 FROM dailystats_short_links s
 WHERE c.is_short AND s.link = c.short_link
@@ -94,12 +210,8 @@ WHERE c.is_short AND s.link = c.short_link
 -- answer.
 CREATE TEMP TABLE day_videos_to_fetch AS
 WITH videos AS (
-    SELECT c.platform, c.video_id,
-           bool_and(num_nonnulls(c.views, c.likes, c.comments,
-                                 CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                 CASE WHEN c.platform = 'dy' THEN c.collects END) = 0)
-               AS no_saved
-    FROM pg_temp.day_completions c
+    SELECT c.platform, c.video_id, bool_and(NOT c.holds) AS no_saved
+    FROM pg_temp.day_groups c
     WHERE c.video_id IS NOT NULL AND c.platform = ANY($5::text[])  -- those with a key
     GROUP BY c.platform, c.video_id
 ),
@@ -180,25 +292,16 @@ SET status = EXCLUDED.status,
 -- number never beats yesterday's saved one. $2 freshness cutoff, $3 start of this scan
 -- (NULL: no live source).
 CREATE TEMP TABLE day_videos AS
+-- The day's groups, one a video per task once merged (merge_day_groups).
 WITH per_task AS (
-    SELECT c.task_id, c.platform, c.video_id, c.short_link,
-           CASE WHEN c.video_id IS NULL AND c.short_link IS NULL THEN c.id END AS alone_id,
-           count(*) AS completions,
-           max(c.views) AS views, max(c.likes) AS likes, max(c.comments) AS comments,
-           max(c.shares) AS shares, max(c.collects) AS collects,
-           bool_or(num_nonnulls(c.views, c.likes, c.comments,
-                                CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS holds,
-           max(c.saved_at) FILTER (WHERE num_nonnulls(c.views, c.likes, c.comments,
-                                CASE WHEN c.platform = 'dy' THEN c.shares END,
-                                CASE WHEN c.platform = 'dy' THEN c.collects END) > 0) AS saved_at,
+    SELECT g.task_id, g.platform, g.video_id, g.short_link,
+           CASE WHEN g.video_id IS NULL AND g.short_link IS NULL THEN g.row_id END AS alone_id,
+           g.completions, g.views, g.likes, g.comments, g.shares, g.collects, g.holds,
+           g.saved_at,
            -- The node its counts fall to (spec section 9): its earliest completion's
            -- user's (submitted_at, ties lowest id); '' unassigned.
-           (array_agg(coalesce(c.agent_node, '') ORDER BY c.submitted_at, c.id))[1]
-               AS agent_node
-    FROM pg_temp.day_completions c
-    WHERE c.platform <> 'other'
-    GROUP BY 1, 2, 3, 4, 5
+           (g.first).agent_node AS agent_node
+    FROM pg_temp.day_groups g
 ),
 -- Each video keyed as dailystats_day_video_stats keys it: the video id, 's:' || an
 -- unresolved short link, 'c:' || a lone completion (never two of them: a short link's
@@ -492,16 +595,7 @@ WITH video_sums AS (
     FROM pg_temp.day_videos v
     GROUP BY 1, 2
 ),
-accounts AS (
-    SELECT task_id, coalesce(agent_node, '') AS agent_node,
-           count(*) AS completions,
-           count(DISTINCT user_id) AS accounts,
-           count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
-           count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
-           count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
-    FROM pg_temp.day_completions
-    GROUP BY 1, 2
-)
+accounts AS (SELECT * FROM pg_temp.day_accounts)
 SELECT a.task_id, a.agent_node,
        a.accounts::int AS total_account_count, a.completions::int AS total_completion_count,
        a.yt_accounts::int AS yt_account_count, dailystats_clamp(s.yt_views) AS yt_view_count,
@@ -1062,10 +1156,12 @@ SELECT stats_date FROM dailystats_classified_days WHERE stats_date < $1 ORDER BY
 
 -- name: forget_classified_day --
 -- A day no longer open: its record first, under its lock (a later scan of it then
--- classifies it afresh), with what only a partial aggregation of it reads; then its
--- rows (prune_classified_rows).
+-- classifies it afresh), with what only a partial aggregation of it reads and its groups;
+-- then its rows (prune_classified_rows).
 WITH changes AS (DELETE FROM dailystats_day_changes WHERE stats_date = $1),
-     tasks AS (DELETE FROM dailystats_day_tasks WHERE stats_date = $1)
+     tasks AS (DELETE FROM dailystats_day_tasks WHERE stats_date = $1),
+     groups AS (DELETE FROM dailystats_day_groups WHERE stats_date = $1),
+     accounts AS (DELETE FROM dailystats_day_accounts WHERE stats_date = $1)
 DELETE FROM dailystats_classified_days WHERE stats_date = $1
 
 -- name: prune_classified_rows --
@@ -1188,8 +1284,8 @@ WHERE c.stats_date = $1
 DELETE FROM pg_temp.day_videos v
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.day_scope s WHERE s.task_id = v.task_id)
 
--- name: narrow_completions_to_scope --
-DELETE FROM pg_temp.day_completions c
+-- name: narrow_accounts_to_scope --
+DELETE FROM pg_temp.day_accounts c
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.day_scope s WHERE s.task_id = c.task_id)
 
 -- name: drop_day_scope --

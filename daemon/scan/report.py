@@ -39,6 +39,8 @@ class ScanReport:
     unchanged: bool = False
     # Only the tasks the changed rows touch were aggregated again (daemon.scan.scope).
     partial: bool = False
+    # The whole day's rows were grouped ahead by the intraday pass (daemon.scan.groups).
+    grouped_ahead: bool = False
     deliveries_queued: int = 0
     # Where the time went: classifying the day, asking the APIs, writing rows and outbox.
     classify_seconds: float = 0.0

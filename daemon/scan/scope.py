@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 
+from daemon.scan.groups import group_rows
 from daemon.scan.report import ScanMode
 from daemon.store.db import Record, Tx
 
@@ -113,7 +114,7 @@ def choose_scope(
 async def build_scope(
     conn: Tx, stats_date: date, scope: Scope | None, build_whole: Callable[[], Awaitable[int]]
 ) -> int:
-    """``pg_temp.day_scope`` (empty: whole) and ``pg_temp.day_completions`` with the rows
+    """``pg_temp.day_scope`` (empty: whole) and the groups (daemon.scan.groups) of the rows
     the aggregation reads; returns the day's change counter they reflect."""
     if scope is None:
         await conn.execute("create_day_scope_empty")
@@ -128,6 +129,7 @@ async def build_scope(
         await conn.execute("create_day_scope_rows", stats_date)
         await conn.execute("build_scoped_completions", stats_date)
     await conn.execute("analyze_day_completions")
+    await group_rows(conn)
     return seq
 
 
@@ -135,7 +137,7 @@ async def narrow_to_scope(conn: Tx, scope: Scope | None) -> None:
     """After ``day_videos`` has each video's day-wide counts: keep the scope's tasks."""
     if scope is not None:
         await conn.execute("narrow_videos_to_scope")
-        await conn.execute("narrow_completions_to_scope")
+        await conn.execute("narrow_accounts_to_scope")
 
 
 async def drop_scope(conn: Tx) -> None:

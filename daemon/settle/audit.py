@@ -22,6 +22,7 @@ from typing import Any
 
 from daemon.rules.dates import day_bounds, days_between
 from daemon.scan.day import ScanConfig
+from daemon.scan.groups import drop_groups, group_rows, resolve_groups
 from daemon.scan.write import create_node_split, drop_node_split
 from daemon.store.db import Db, Record, Tx
 from daemon.webhook.nodes import node_row
@@ -113,6 +114,7 @@ async def _audit_day(db: Db, config: ScanConfig, day: date, report: AuditReport)
                 await drop_node_split(tx)
                 await tx.execute("drop_day_videos")
                 await tx.execute("drop_day_completions")
+                await drop_groups(tx)
     every = sorted(set(tasks) | set(sent))
     report.days[day.isoformat()] = {
         "tasks": len(every),
@@ -131,7 +133,8 @@ async def _recompute(tx: Tx, config: ScanConfig, day: date) -> bool:
     start, end = day_bounds(day, config.zone)
     await tx.execute("create_day_completions", start, end, list(config.completed_statuses))
     await tx.execute("analyze_day_completions")  # temp tables have no statistics otherwise
-    await tx.execute("resolve_day_short_links")
+    await group_rows(tx)
+    await resolve_groups(tx)
     await tx.execute("create_day_videos", config.prefer_live, EPOCH, None)
     stored: bool = await tx.fetchval("audit_day_has_video_numbers", day)
     if stored and not config.prefer_live:  # as a settle rescan keeps them (section 7)

@@ -16,6 +16,7 @@ from typing import Any
 from daemon.scan.classify import build_day_completions, classify_day
 from daemon.scan.day import ScanConfig
 from daemon.scan.daylock import lock_day
+from daemon.scan.groups import drop_groups, group_rows, resolve_groups
 from daemon.scan.write import create_node_split, drop_node_split
 from daemon.store.db import Db, Record, Tx
 
@@ -129,6 +130,7 @@ async def explain_day(
             await drop_node_split(conn)
             await conn.execute("drop_day_videos")
             await conn.execute("drop_day_completions")
+            await drop_groups(conn)
     stored = await db.fetchrow("explain_stored_row", task["task_id"], stats_date)
     delivery = await db.fetchrow("explain_last_delivery", task["task_id"], stats_date)
     explained = [_video(v) for v in videos]
@@ -155,9 +157,10 @@ async def _classify(
     try:
         await classify_day(conn, stats_date, config.zone, config.completed_statuses)
         await build_day_completions(conn, stats_date)
+        await group_rows(conn)
     finally:
         await conn.execute("unlock_day", stats_date)
-    await conn.execute("resolve_day_short_links")
+    await resolve_groups(conn)
     now: datetime = await conn.fetchval("db_now")
     # "live": fetched since the last scan of the day began.
     since = last_run["started_at"] if last_run else None

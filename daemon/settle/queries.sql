@@ -29,10 +29,16 @@ WHERE v.task_id = $1
 ORDER BY v.platform, v.video_id NULLS LAST, v.short_link NULLS LAST, v.alone_id
 
 -- name: explain_completions --
-SELECT c.id, c.user_id, c.platform, c.video_id, c.short_link, c.is_short,
+-- Each completion as counted: a short link answered names its video (of the same
+-- platform; none of another), as resolve_day_short_links gives its group.
+SELECT c.id, c.user_id, c.platform,
+       CASE WHEN s.link IS NULL THEN c.video_id
+            WHEN s.platform = c.platform THEN s.video_id END AS video_id,
+       CASE WHEN s.link IS NULL THEN c.short_link END AS short_link, c.is_short,
        ut.submission_link AS link, ut.status, ut.submitted_at,
        c.views, c.likes, c.comments, c.shares, c.collects
 FROM pg_temp.day_completions c JOIN user_tasks ut ON ut.id = c.id
+LEFT JOIN dailystats_short_links s ON c.is_short AND s.link = c.short_link
 WHERE c.task_id = $1
 ORDER BY c.id
 

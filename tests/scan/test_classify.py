@@ -110,6 +110,8 @@ def histories(draw: st.DrawFn, steps: st.SearchStrategy[Any] = steps) -> dict[st
         "zone": draw(st.sampled_from(ZONES)),
         "day": draw(st.sampled_from(DAYS)),
         "initial": draw(st.lists(completion_fields(), max_size=12)),
+        # Whether the intraday pass ran before the first scan (it groups the day ahead).
+        "pass_first": draw(st.booleans()),
         # Between scans: some changes, and whether the intraday pass ran before the scan.
         "rounds": draw(
             st.lists(st.tuples(st.lists(steps, max_size=5), st.booleans()), min_size=1, max_size=4)
@@ -344,7 +346,7 @@ async def _run_history(db: Db, history: dict[str, Any], *, rows_only: bool) -> N
             " VALUES ($1, $2, $3, now() - interval '1 hour')",
             [(link, p, v) for link, (p, v) in SHORT_LINKS.items()],
         )
-    for changes, intraday in [([], False), *history["rounds"]]:
+    for changes, intraday in [([], history["pass_first"]), *history["rounds"]]:
         async with db.connection() as tx:
             for step in changes:
                 await _apply(tx.conn, model, step)
@@ -357,6 +359,7 @@ async def _run_history(db: Db, history: dict[str, Any], *, rows_only: bool) -> N
             report = await scan_day(db, model.day, config, trigger="test")
         assert report.status == "succeeded", report.error
         event(f"partial={report.partial}")
+        event(f"grouped_ahead={report.grouped_ahead}")
         if rows_only and report.run_id > 1:  # after the first scan (whole, run 1)
             assert report.partial or report.unchanged
         await _check(db, model)
