@@ -1206,9 +1206,11 @@ WHERE c.stats_date = $1 AND c.is_short
 -- name: create_day_scope_keys --
 -- The videos of the rows changed since the day's last aggregation ($2: its change
 -- counter), as stored and as they are now, keyed as dailystats_day_video_stats keys
--- them (a completion that names no video is a video of its own, 'c:' || its id).
+-- them (a completion that names no video is a video of its own, 'c:' || its id); a
+-- short link's also as unanswered: the last aggregation may have stored it so before
+-- its answer came (a row that no longer has the link leaves no answer of the day).
 CREATE TEMP TABLE day_scope_keys AS
-SELECT DISTINCT x.platform,
+SELECT x.platform,
        coalesce(CASE WHEN NOT x.is_short THEN x.video_id
                      WHEN s.link IS NULL THEN 's:' || x.short_link
                      WHEN s.platform = x.platform THEN s.video_id END,
@@ -1216,6 +1218,11 @@ SELECT DISTINCT x.platform,
 FROM dailystats_day_changes x
 LEFT JOIN dailystats_short_links s ON x.is_short AND s.link = x.short_link
 WHERE x.stats_date = $1 AND x.change_seq > $2 AND x.platform <> 'other'
+UNION
+SELECT x.platform, 's:' || x.short_link
+FROM dailystats_day_changes x
+WHERE x.stats_date = $1 AND x.change_seq > $2 AND x.platform <> 'other'
+  AND x.is_short AND x.short_link IS NOT NULL
 
 -- name: create_day_scope --
 -- The tasks whose numbers may have changed: those of the changed rows, and those that
