@@ -11,6 +11,7 @@ import aiohttp
 
 from daemon.demo.fake_providers import FakeProviders
 from daemon.fetch import VideoStats
+from daemon.rules.links import short_link_key
 from daemon.scan.day import LiveFetch, ScanConfig, ScanReport, scan_day
 from daemon.store.db import Db
 from tests.scan.scan_reference import (
@@ -211,3 +212,39 @@ async def test_a_new_short_link_in_a_changed_row_aggregates_the_whole_day(db: Db
     assert stored[1]["dy_view_count"] == 100
     assert stored[2]["dy_view_count"] == 100
     assert (again.partial, again.short_links_resolved) == (False, 1)
+
+
+async def test_a_short_link_answered_and_replaced_since_leaves_no_stale_video(db: Db) -> None:
+    """A row's short link, unanswered when the day was aggregated (stored as its
+    compared form), is answered and then the row links another video: the partial
+    rescan drops the link's per-video row, as a whole aggregation would. (Found by the
+    property test: the old row's video was looked up by its answer only.)"""
+    short = "https://vm.tiktok.com/ZMpartial/"
+    rows = _rows()
+    rows.append(Completion(60, 3, 60, "submitted", "tt", short, AT, {"view_count": 3}))
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1, 2, 3])
+        await insert_completions(tx.conn, rows)
+    assert not (await _scan(db)).partial
+    async with db.connection() as tx:
+        keys = await tx.conn.fetch(
+            "SELECT video_key FROM dailystats_day_video_stats WHERE platform = 'tt'"
+        )
+        assert [r["video_key"] for r in keys] == [f"s:{short_link_key(short)}"]
+        await tx.conn.execute(
+            "INSERT INTO dailystats_short_links (link, platform, video_id)"
+            " VALUES ($1, 'tt', '7000000000000000009')",
+            short_link_key(short),
+        )
+        await tx.conn.execute(
+            "UPDATE user_tasks SET submission_link = 'https://youtu.be/replaced001',"
+            " platform = 'yt' WHERE id = 60"
+        )
+    again = await _scan(db)
+    assert again.partial
+    async with db.connection() as tx:
+        left = await tx.conn.fetchval(
+            "SELECT count(*) FROM dailystats_day_video_stats WHERE platform = 'tt'"
+        )
+    assert left == 0
+    await check_same_as_whole(db, DAY, ScanConfig.defaults())
