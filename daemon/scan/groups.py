@@ -49,7 +49,7 @@ async def store_groups(conn: Tx, stats_date: date) -> bool:
     classification is up to date); False when it does not want it. Reads without the
     day's lock: the groups carry the change counter read before the rows, so a change
     meanwhile leaves them standing for nothing (they are never used)."""
-    if await conn.fetchval("day_wants_groups", stats_date) is None:
+    if not await conn.fetchval("day_wants_groups", stats_date):
         return False
     try:
         seq = await build_day_completions(conn, stats_date)

@@ -55,7 +55,7 @@ DROP TABLE IF EXISTS pg_temp.day_completions
 -- name: create_day_groups --
 -- What the aggregation reads of the day's completions of the three platforms: grouped
 -- per task and video as classified, before short links are resolved
--- (resolve_day_short_links renames their groups, create_day_videos merges them). A
+-- (resolve_day_short_links renames their groups, merge_day_groups merges them). A
 -- video's completions are one group; an unresolved short link's and a lone
 -- completion's one group each (row_id), so a link resolving to another platform's
 -- video leaves each of its completions alone, as a lone completion is.
@@ -138,9 +138,9 @@ FROM dailystats_day_accounts WHERE stats_date = $1
 -- name: day_wants_groups --
 -- A day the pass groups ahead of its scan: classified, never aggregated (its first
 -- scan aggregates it whole), and its stored groups are not of its rows as they are.
-SELECT change_seq FROM dailystats_classified_days
-WHERE stats_date = $1 AND aggregated_seq IS NULL
-  AND groups_seq IS DISTINCT FROM change_seq AND xid_mark IS NOT NULL
+SELECT EXISTS (SELECT 1 FROM dailystats_classified_days
+               WHERE stats_date = $1 AND aggregated_seq IS NULL
+                 AND groups_seq IS DISTINCT FROM change_seq AND xid_mark IS NOT NULL)
 
 -- name: lock_day_groups --
 -- Two passes never store one day's groups at once (the scan's lock is not taken).
@@ -594,8 +594,7 @@ WITH video_sums AS (
            sum(v.collects) FILTER (WHERE v.platform = 'dy') AS dy_collects
     FROM pg_temp.day_videos v
     GROUP BY 1, 2
-),
-accounts AS (SELECT * FROM pg_temp.day_accounts)
+)
 SELECT a.task_id, a.agent_node,
        a.accounts::int AS total_account_count, a.completions::int AS total_completion_count,
        a.yt_accounts::int AS yt_account_count, dailystats_clamp(s.yt_views) AS yt_view_count,
@@ -605,7 +604,7 @@ SELECT a.task_id, a.agent_node,
        a.dy_accounts::int AS dy_account_count, dailystats_clamp(s.dy_views) AS dy_view_count,
        dailystats_clamp(s.dy_likes) AS dy_like_count, dailystats_clamp(s.dy_comments) AS dy_comment_count,
        dailystats_clamp(s.dy_shares) AS dy_share_count, dailystats_clamp(s.dy_collects) AS dy_collect_count
-FROM accounts a
+FROM pg_temp.day_accounts a
 LEFT JOIN video_sums s ON s.task_id = a.task_id AND s.agent_node = a.agent_node
 
 -- name: drop_day_node_stats --
