@@ -88,11 +88,11 @@ class OutboxWriter:
     def key(self) -> str:
         return repr(self.config)  # the secret is left out of the repr
 
-    async def __call__(self, tx: Tx, stats_date: date) -> int:
-        return await enqueue_deliveries(tx, stats_date, self.config)
+    async def __call__(self, tx: Tx, stats_date: date, task_ids: list[int] | None) -> int:
+        return await enqueue_deliveries(tx, stats_date, self.config, task_ids)
 
 
-def outbox_writer(config: DeliveryConfig) -> Callable[[Tx, date], Any]:
+def outbox_writer(config: DeliveryConfig) -> Callable[[Tx, date, list[int] | None], Any]:
     return OutboxWriter(config)
 
 

@@ -22,9 +22,10 @@ made earlier is never trusted beyond telling which rows to look at.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.rules.dates import day_bounds
@@ -40,6 +41,7 @@ __all__ = [
     "classify_day",
     "classify_key",
     "finish_day",
+    "judge_day",
     "prepare_day",
     "refresh_user_nodes",
     "set_mark",
@@ -87,18 +89,36 @@ async def check_day(
     """Whether the day's stored rows are exactly the bot's completions of the day, and
     if not, which rows to compare."""
     start, end = day_bounds(stats_date, zone)
-    async with conn.conn.transaction():
+    # One snapshot for both: the day's record and the read it is compared with.
+    async with conn.conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute("jit_off")
-        row = await conn.fetchrow(
-            "classify_fingerprint",
-            start,
-            end,
-            list(statuses),
-            stats_date,
-            classify_key(zone, statuses),
+        day = await conn.fetchrow("classify_day_record", stats_date, classify_key(zone, statuses))
+        mark32 = None if day is None else day["mark32"]
+        read = await conn.fetchrow(
+            "classify_fingerprint", start, end, list(statuses), stats_date, mark32
         )
-    assert row is not None
-    return DayCheck(row["same"], row["mark"], row["since_ids"])
+    assert read is not None
+    return judge_day(day, read)
+
+
+def judge_day(day: Mapping[str, Any] | None, read: Mapping[str, Any]) -> DayCheck:
+    """The day's check from its record (classify_day_record; None: no record) and the
+    read of its rows (classify_fingerprint). The rows written since the mark are enough
+    to compare when the others are exactly the stored rows but those ids': the day's
+    count and XOR less theirs, on both sides. A row deleted or moved away since breaks
+    that (its stored pair is in neither list), and the day is compared whole."""
+    n, x = read["n"], read["x"]
+    if day is None:
+        return DayCheck(False, read["mark"], None)
+    same = bool(day["same_key"]) and day["row_count"] == n and day["row_xor"] == x
+    ids = read["since_ids"]
+    if same or ids is None:
+        return DayCheck(same, read["mark"], None)
+    rest_same = (
+        day["row_count"] - read["since_stored"] == n - read["since_done"]
+        and day["row_xor"] ^ read["since_stored_xor"] == x ^ read["since_done_xor"]
+    )
+    return DayCheck(False, read["mark"], list(ids) if rest_same else None)
 
 
 async def prepare_day(

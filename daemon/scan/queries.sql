@@ -410,19 +410,30 @@ SELECT $1, u.platform, u.video_key, u.source, u.views, u.likes, u.comments, u.sh
        u.collects, u.fetched_at, $2
 FROM pg_temp.day_video_numbers u
 
+-- name: analyze_day_video_stats --
+ANALYZE dailystats_day_video_stats
+
 -- name: save_day_videos --
 -- The day's per-video numbers brought to this scan's: what a later settle rescan keeps
 -- and the audit recomputes with. A video no longer of the day loses its row; an
 -- unchanged row is not rewritten (it keeps its run_id, and 'live': the numbers the
 -- scan that fetched them used, read from the cache later). $1 stats date, $2 this
 -- scan's run id, $3 a whole aggregation (else only the videos of the rows changed
--- since can have left the day). The numbers read once (the view sorts).
+-- since can have left the day). The numbers read once (the view sorts). Two deletes,
+-- one of which finds nothing (a whole aggregation has no scope keys): a scope's videos
+-- are looked up by key, which an OR with $3 would keep from being planned as a join.
 WITH used AS MATERIALIZED (SELECT * FROM pg_temp.day_video_numbers),
-gone AS (
+gone_from_scope AS (
     DELETE FROM dailystats_day_video_stats k
     WHERE k.stats_date = $1
-      AND ($3 OR (k.platform, k.video_key) IN (SELECT platform, video_key
-                                               FROM pg_temp.day_scope_keys))
+      AND (k.platform, k.video_key) IN (SELECT platform, video_key
+                                        FROM pg_temp.day_scope_keys)
+      AND NOT EXISTS (SELECT 1 FROM used u
+                      WHERE u.platform = k.platform AND u.video_key = k.video_key)
+),
+gone_from_day AS (
+    DELETE FROM dailystats_day_video_stats k
+    WHERE $3 AND k.stats_date = $1
       AND NOT EXISTS (SELECT 1 FROM used u
                       WHERE u.platform = k.platform AND u.video_key = k.video_key)
 )
@@ -687,53 +698,53 @@ SELECT set_config('lock_timeout', $1::int::text, true),
 -- 0013), again only when its row changed; daemon/scan/classify.py runs these.
 -- $1 start, $2 end (naive UTC), $3 completed statuses, $4 stats date throughout.
 
+-- name: classify_day_record --
+-- What the day's stored rows are (their count and XOR of row hashes), whether they
+-- were classified under these settings ($2), and the low 32 bits of the day's mark
+-- when it has one (migration 0018) no more than a billion transactions old; read in
+-- the same snapshot as classify_fingerprint (daemon.scan.classify.check_day).
+SELECT d.row_count, d.row_xor, d.classify_key = $2 AS same_key,
+       CASE WHEN d.classify_key = $2 AND age(xid(d.xid_mark)) BETWEEN 0 AND 1000000000
+            THEN d.xid_mark::text::bigint % 4294967296 END AS mark32
+FROM dailystats_classified_days d WHERE d.stats_date = $1
+
 -- name: classify_fingerprint --
--- same: the bot's completions of the day are the (id, xmin) pairs stored for it,
--- classified under the same settings ($5): the day needs no classifying. One read of
--- the day's rows over the submitted_at index (no JSON, no links), by parallel workers.
--- mark: the xmin of this statement's snapshot, the day's mark once it is brought up to
--- date. since_ids, only for a day that is not the same and has a mark (migration
--- 0018): the ids of its rows written since (any status; a newer xmin, by age: the mark
--- is at most a billion transactions old) are the only ones that can differ from what
--- is stored, if the rest are exactly the stored rows but those ids' (count and XOR).
--- NULL when the day must be compared whole (no mark, a row deleted or moved away
--- since, or more than a tenth of the day written since). That second read is apart
--- because age() keeps a query from parallel workers; it runs only when needed.
-WITH counted AS (
-    SELECT count(*) AS n,
-           coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint)), 0) AS x
+-- One read of the day's rows over the submitted_at index (no JSON, no links), by
+-- parallel workers: the count and XOR of hashes of its completions' (id, xmin) pairs,
+-- and the ids of its rows (any status) written since the mark ($5, NULL: none), the
+-- only ones that can differ from what is stored if the rest are exactly the stored
+-- rows. For those ids, when they are few (at most a tenth of the day, or 1,000): the
+-- count and XOR of the completions among them now, and of the rows stored for them.
+-- mark: this snapshot's xmin, the day's mark once it is brought up to date.
+WITH day AS (
+    SELECT count(*) FILTER (WHERE ut.status = ANY($3::text[])) AS n,
+           coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint))
+                    FILTER (WHERE ut.status = ANY($3::text[])), 0) AS x,
+           dailystats_id_list(ut.id) FILTER (WHERE dailystats_written_since(ut.xmin, $5))
+               AS ids
     FROM user_tasks ut
-    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])
+    WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2
 ),
-checked AS (
-    SELECT coalesce(d.classify_key = $5 AND d.row_count = c.n AND d.row_xor = c.x, false)
-               AS same,
-           c.n, c.x, d.row_count, d.row_xor,
-           CASE WHEN d.classify_key = $5 AND age(xid(d.xid_mark)) BETWEEN 0 AND 1000000000
-                THEN age(xid(d.xid_mark)) END AS mark_age
-    FROM counted c
-    LEFT JOIN dailystats_classified_days d ON d.stats_date = $4
+few AS (
+    SELECT d.n, d.x,
+           CASE WHEN $5 IS NOT NULL AND cardinality(d.ids) <= greatest(d.n / 10, 1000)
+                THEN d.ids END AS ids
+    FROM day d
 )
-SELECT k.same, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS mark,
-       CASE WHEN NOT k.same AND k.mark_age IS NOT NULL THEN (
-           SELECT CASE WHEN s.n_since <= greatest(k.n / 10, 1000)
-                            AND (SELECT k.row_count - count(*) = k.n - s.n_done
-                                        AND k.row_xor
-                                            # coalesce(bit_xor(dailystats_row_hash(st.id, st.row_xmin)), 0)
-                                            = k.x # s.x_done
-                                 FROM dailystats_completions st
-                                 WHERE st.id = ANY(s.ids) AND st.stats_date = $4)
-                       THEN s.ids END
-           FROM (SELECT count(*) AS n_since,
-                        count(*) FILTER (WHERE ut.status = ANY($3::text[])) AS n_done,
-                        coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint))
-                                 FILTER (WHERE ut.status = ANY($3::text[])), 0) AS x_done,
-                        coalesce(array_agg(ut.id), '{}')::int[] AS ids
-                 FROM user_tasks ut
-                 WHERE ut.submitted_at >= $1 AND ut.submitted_at < $2
-                   AND age(ut.xmin) <= k.mark_age) s)
-       END AS since_ids
-FROM checked k
+SELECT f.n, f.x, f.ids AS since_ids,
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS mark,
+       now_done.n AS since_done, now_done.x AS since_done_xor,
+       stored.n AS since_stored, stored.x AS since_stored_xor
+FROM few f
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, coalesce(bit_xor(dailystats_row_hash(ut.id, ut.xmin::text::bigint)), 0) AS x
+    FROM user_tasks ut
+    WHERE ut.id = ANY(f.ids)
+      AND ut.submitted_at >= $1 AND ut.submitted_at < $2 AND ut.status = ANY($3::text[])) now_done
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, coalesce(bit_xor(dailystats_row_hash(st.id, st.row_xmin)), 0) AS x
+    FROM dailystats_completions st
+    WHERE st.id = ANY(f.ids) AND st.stats_date = $4) stored
 
 -- name: classify_set_mark --
 -- The day was brought up to date from a read whose snapshot's xmin was $2: its mark
@@ -1240,6 +1251,9 @@ UNION
 SELECT r.task_id
 FROM pg_temp.day_short_rows r
 JOIN pg_temp.day_scope_keys k ON k.platform = r.platform AND k.video_key = r.video_key
+
+-- name: day_scope_tasks --
+SELECT coalesce(array_agg(task_id), '{}') FROM pg_temp.day_scope
 
 -- name: create_day_scope_empty --
 -- A whole aggregation: no scope.

@@ -17,8 +17,9 @@ from daemon.store.db import Record, Tx
 
 __all__ = ["Aggregation", "Enqueue", "create_node_split", "drop_node_split", "write_day"]
 
-# What queues a day's deliveries in the scan's transaction (daemon.webhook.outbox).
-Enqueue = Callable[[Tx, date], Awaitable[int]]
+# What queues a day's deliveries in the scan's transaction (daemon.webhook.outbox): of
+# the tasks listed only, when a list is given (a partial aggregation's scope).
+Enqueue = Callable[[Tx, date, list[int] | None], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,9 @@ async def write_day(
         await _save_day_videos(conn, stats_date, report.run_id, whole)
         await conn.execute("upsert_day_node_stats", stats_date, whole)
         if enqueue is not None:
-            report.deliveries_queued = await enqueue(conn, stats_date)
+            # A partial aggregation changed the rows of its scope's tasks alone.
+            tasks = None if whole else await conn.fetchval("day_scope_tasks")
+            report.deliveries_queued = await enqueue(conn, stats_date, tasks)
         await conn.execute(
             "record_aggregate",
             stats_date,
@@ -103,4 +106,7 @@ async def _save_day_videos(conn: Tx, stats_date: date, run_id: int, whole: bool)
         await conn.execute("save_day_videos", stats_date, run_id, whole)
     else:
         await conn.execute("insert_day_videos", stats_date, run_id)
+        # Statistics that know the new day: a partial rescan's save then looks its
+        # videos up by key instead of reading the day's (autovacuum may be minutes away).
+        await conn.execute("analyze_day_video_stats")
     await conn.execute("drop_day_video_numbers")

@@ -71,6 +71,13 @@ async def pool_for(settings: Settings, *, bounded: bool = True) -> Any:
     )
 
 
+def _first(rows: list[Record]) -> Record | None:
+    """The first row of a single-row query, fetched whole: asyncpg's own fetchrow and
+    fetchval ask for one row (an Execute with a row limit), and PostgreSQL then runs a
+    parallel plan without its workers (the day's fingerprint read took twice as long)."""
+    return rows[0] if rows else None
+
+
 class Db:
     """Named queries over a pool; ``transaction()`` hands out one connection for several."""
 
@@ -84,10 +91,11 @@ class Db:
         return list(await self.pool.fetch(QUERIES[name], *args))
 
     async def fetchrow(self, name: str, *args: Any) -> Record | None:
-        return await self.pool.fetchrow(QUERIES[name], *args)
+        return _first(await self.pool.fetch(QUERIES[name], *args))
 
     async def fetchval(self, name: str, *args: Any) -> Any:
-        return await self.pool.fetchval(QUERIES[name], *args)
+        row = _first(await self.pool.fetch(QUERIES[name], *args))
+        return None if row is None else row[0]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -116,10 +124,11 @@ class Tx:
         return list(await self.conn.fetch(QUERIES[name], *args))
 
     async def fetchrow(self, name: str, *args: Any) -> Record | None:
-        return await self.conn.fetchrow(QUERIES[name], *args)
+        return _first(await self.conn.fetch(QUERIES[name], *args))
 
     async def fetchval(self, name: str, *args: Any) -> Any:
-        return await self.conn.fetchval(QUERIES[name], *args)
+        row = _first(await self.conn.fetch(QUERIES[name], *args))
+        return None if row is None else row[0]
 
     async def cursor(self, name: str, *args: Any) -> Any:
         """A server-side cursor; only inside a transaction."""

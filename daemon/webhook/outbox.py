@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -89,15 +90,19 @@ def stats_row(record: Any, stats_date: date, nodes: tuple[StatsRow, ...] | None 
     )
 
 
-async def enqueue_deliveries(tx: Tx, stats_date: date, cfg: DeliveryConfig) -> int:
-    """Queue a delivery for every stats row of ``stats_date`` whose payload or URL changed.
+async def enqueue_deliveries(
+    tx: Tx, stats_date: date, cfg: DeliveryConfig, task_ids: Sequence[int] | None = None
+) -> int:
+    """Queue a delivery for every stats row of ``stats_date`` (of ``task_ids`` only, when
+    given: the only rows a partial aggregation wrote) whose payload changed.
 
     Call it inside the scan's transaction, after the day's rows are upserted: the rows
     and their deliveries commit together or not at all. The rows are read through a
     cursor and queued a page at a time, so memory holds a page of payloads however many
     tasks the day has. Returns how many were queued.
     """
-    cursor = await tx.cursor("deliveries_enqueue_candidates", stats_date, cfg.include_nodes)
+    tasks = None if task_ids is None else list(task_ids)
+    cursor = await tx.cursor("deliveries_enqueue_candidates", stats_date, cfg.include_nodes, tasks)
     queued = 0
     # Rows are asyncpg Records, read by column name (typed Any: asyncpg has no stubs).
     while rows := await cursor.fetch(PAGE):

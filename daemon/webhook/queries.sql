@@ -7,8 +7,9 @@
 -- one task and day; "latest" means highest seq.
 
 -- name: deliveries_enqueue_candidates --
--- Every stats row of a day with what its payload is made of, and the url and body of
--- the latest delivery of that task and day (NULL: none yet); read through a cursor.
+-- Every stats row of a day (of the tasks $3 only, when not NULL) with what its payload
+-- is made of, and the url and body of the latest delivery of that task and day (NULL:
+-- none yet); read through a cursor.
 SELECT s.task_id,
        CASE WHEN t.task_id IS NULL THEN s.project_id ELSE t.project_id END AS project_id,
        CASE WHEN t.task_id IS NULL THEN s.external_task_id ELSE t.external_task_id END
@@ -37,7 +38,7 @@ LEFT JOIN LATERAL (
     ORDER BY d.seq DESC
     LIMIT 1
 ) latest ON TRUE
-WHERE s.stats_date = $1
+WHERE s.stats_date = $1 AND ($3::int[] IS NULL OR s.task_id = ANY($3::int[]))
 ORDER BY s.task_id
 
 -- name: deliveries_supersede_pending --

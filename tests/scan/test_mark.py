@@ -8,9 +8,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
 from daemon.run.classifier import classify_pass
-from daemon.scan.classify import check_day
+from daemon.scan.classify import DayCheck, check_day, judge_day
 from daemon.scan.day import ScanConfig, scan_day
 from daemon.store.db import Db
 from tests.scan.scan_reference import (
@@ -148,3 +149,79 @@ async def test_new_settings_or_a_pass_cut_short_keep_no_mark(db: Db, db_url: str
         moved = await tx.conn.fetchval("SELECT xid_mark::text FROM dailystats_classified_days")
     assert int(moved) > int(before)
     assert await _scan_matches_reference(db) == 0  # the pass left it up to date
+
+
+@pytest.mark.parametrize(
+    ("xmin", "mark32", "since"),
+    [
+        (100, 100, True),  # written by the mark's own transaction
+        (99, 100, False),
+        (100 + 2**31 - 1, 100, True),  # as far ahead as the ring allows
+        (4294967290, 4294967290, True),
+        (5, 4294967290, True),  # written after the counter wrapped past the mark
+        (4294967280, 4294967290, False),  # before the mark, across no wrap
+        (4294967295, 5, False),  # before the mark, across the wrap
+    ],
+)
+async def test_written_since_follows_the_xid_ring(
+    db: Db, xmin: int, mark32: int, since: bool
+) -> None:
+    async with db.connection() as conn:
+        got = await conn.conn.fetchval(
+            "SELECT dailystats_written_since($1::text::xid, $2)", str(xmin), mark32
+        )
+    assert got is since
+
+
+_DAY = {"row_count": 10, "row_xor": 0b1010, "same_key": True}
+_READ = {"n": 10, "x": 0b1010, "mark": 77, "since_ids": None}
+
+
+@pytest.mark.parametrize(
+    ("day", "read", "expected"),
+    [
+        # No record yet: classified whole.
+        (None, _READ, DayCheck(False, 77, None)),
+        # Exactly the stored rows: nothing to do.
+        (_DAY, _READ, DayCheck(True, 77, None)),
+        # Same pairs under other settings: everything again.
+        ({**_DAY, "same_key": False}, _READ, DayCheck(False, 77, None)),
+        # Two rows written since: one stored (hash 0b0010) now done as 0b0100, one new
+        # (0b1000); the rest (count 9, XOR 0b1000) is the same on both sides.
+        (
+            _DAY,
+            {
+                "n": 11,
+                "x": 0b1000 ^ 0b0100 ^ 0b1000,
+                "mark": 78,
+                "since_ids": [3, 11],
+                "since_done": 2,
+                "since_done_xor": 0b0100 ^ 0b1000,
+                "since_stored": 1,
+                "since_stored_xor": 0b0010,
+            },
+            DayCheck(False, 78, [3, 11]),
+        ),
+        # A stored row deleted since (not among the ids): the rest differ, compare whole.
+        (
+            _DAY,
+            {
+                "n": 9,
+                "x": 0b1000 ^ 0b0100 ^ 0b0001,
+                "mark": 78,
+                "since_ids": [3],
+                "since_done": 1,
+                "since_done_xor": 0b0100,
+                "since_stored": 1,
+                "since_stored_xor": 0b0010,
+            },
+            DayCheck(False, 78, None),
+        ),
+        # Too many written since (no list): compare whole.
+        (_DAY, {**_READ, "n": 11}, DayCheck(False, 77, None)),
+    ],
+)
+def test_judge_day(
+    day: dict[str, object] | None, read: dict[str, object], expected: DayCheck
+) -> None:
+    assert judge_day(day, read) == expected

@@ -384,6 +384,21 @@ async def test_unchanged_reenqueue_adds_nothing(
     assert (await stats_row(db, task))["webhook_sent"] is True
 
 
+async def test_a_partial_aggregation_queues_its_own_tasks_only(db: Db, rx: WebhookReceiver) -> None:
+    """A partial aggregation hands in the tasks it wrote: the rows of the others are not
+    even read, so a change there waits for the aggregation that writes it."""
+    tasks = [await add_task(db, rx.url(f"/t{n}")) for n in range(3)]
+    for task in tasks:
+        await stats(db, task)
+    async with db.transaction() as tx:
+        assert await enqueue_deliveries(tx, DAY, CFG, [tasks[0], tasks[2]]) == 2
+    assert sorted(d["task_id"] for d in await deliveries(db)) == [tasks[0], tasks[2]]
+    async with db.transaction() as tx:
+        assert await enqueue_deliveries(tx, DAY, CFG, []) == 0
+    assert await enqueue(db) == 1  # the whole day: the task left out
+    assert [d["task_id"] for d in await deliveries(db, tasks[1])] == [tasks[1]]
+
+
 async def test_a_day_is_queued_a_page_at_a_time(
     db: Db, rx: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
