@@ -312,7 +312,12 @@ keyed AS (
 ),
 -- A video's saved counts are the day's, across tasks: the same video has the same
 -- numbers in every task that counts it (a lone completion is a video of its own).
--- (Grouped and joined back: cheaper than a window over the same rows.)
+-- (Grouped and joined back: cheaper than a window over the same rows.) Only a video
+-- counted by more than one group needs its groups' maxima: one group's are its own,
+-- and most of a day's videos are counted by one task.
+shared AS (
+    SELECT platform, video_key FROM keyed GROUP BY 1, 2 HAVING count(*) > 1
+),
 day_wide AS (
     SELECT k.platform, k.video_key,
            max(k.views) AS saved_views, max(k.likes) AS saved_likes,
@@ -320,14 +325,23 @@ day_wide AS (
            max(k.collects) AS saved_collects, bool_or(k.holds) AS has_saved,
            max(k.saved_at) AS saved_at
     FROM keyed k
+    JOIN shared s ON s.platform = k.platform AND s.video_key = k.video_key
     GROUP BY 1, 2
 ),
 videos AS (
     SELECT k.task_id, k.platform, k.video_id, k.short_link, k.alone_id, k.completions,
-           w.saved_views, w.saved_likes, w.saved_comments, w.saved_shares, w.saved_collects,
-           w.has_saved, w.saved_at, k.agent_node, k.video_key
+           CASE WHEN w.video_key IS NULL THEN k.views ELSE w.saved_views END AS saved_views,
+           CASE WHEN w.video_key IS NULL THEN k.likes ELSE w.saved_likes END AS saved_likes,
+           CASE WHEN w.video_key IS NULL THEN k.comments ELSE w.saved_comments END
+               AS saved_comments,
+           CASE WHEN w.video_key IS NULL THEN k.shares ELSE w.saved_shares END AS saved_shares,
+           CASE WHEN w.video_key IS NULL THEN k.collects ELSE w.saved_collects END
+               AS saved_collects,
+           CASE WHEN w.video_key IS NULL THEN k.holds ELSE w.has_saved END AS has_saved,
+           CASE WHEN w.video_key IS NULL THEN k.saved_at ELSE w.saved_at END AS saved_at,
+           k.agent_node, k.video_key
     FROM keyed k
-    JOIN day_wide w ON w.platform = k.platform AND w.video_key = k.video_key
+    LEFT JOIN day_wide w ON w.platform = k.platform AND w.video_key = k.video_key
 ),
 cached AS (
     SELECT v.*, s.status AS cache_status, s.fetched_at, s.partial,
@@ -1129,36 +1143,40 @@ SELECT now() AS at,
 
 -- name: record_aggregate --
 -- In the transaction that writes the day's numbers: what they were computed from, and
--- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age); a
--- partial aggregation ($16 false) adds its scope's to what the day had (the
--- platforms and links only ever over-counted: a rescan with providers is then whole).
+-- what of pg_temp.day_videos a rescan would fetch ($11 live_first, $12 max age), read
+-- in one pass over it; a partial aggregation ($16 false) adds its scope's to what the
+-- day had (the platforms and links only ever over-counted: a rescan with providers is
+-- then whole).
+WITH v AS (
+    SELECT platform,
+           bool_or(source IN ('missing', 'last_known') OR ($11 AND source = 'saved'))
+               AS to_fetch,
+           bool_or(source = 'missing') AS missing,
+           count(*) FILTER (WHERE short_link IS NOT NULL) AS unresolved,
+           min(fetched_at) FILTER (WHERE source IN ('cache', 'live')) AS oldest
+    FROM pg_temp.day_videos
+    GROUP BY platform
+)
 UPDATE dailystats_classified_days
 SET aggregated_seq = $2, aggregated_at = $3, aggregate_key = $4, tasks_key = $5,
     stats_mark = $13, links_mark = $14, incomplete_providers = $15,
     task_count = $6, completion_count = $7, video_count = $8, videos_missing = $9,
     videos_stale = $10,
     fetch_platforms = (SELECT coalesce(array_agg(DISTINCT p.platform), '{}')
-                       FROM (SELECT v.platform FROM pg_temp.day_videos v
-                             WHERE v.source IN ('missing', 'last_known')
-                                OR ($11 AND v.source = 'saved')
+                       FROM (SELECT v.platform FROM v WHERE v.to_fetch
                              UNION ALL
                              SELECT unnest(CASE WHEN $16 THEN '{}'::text[]
                                                 ELSE fetch_platforms END)) p),
     missing_platforms = (SELECT coalesce(array_agg(DISTINCT p.platform), '{}')
-                         FROM (SELECT v.platform FROM pg_temp.day_videos v
-                               WHERE v.source = 'missing'
+                         FROM (SELECT v.platform FROM v WHERE v.missing
                                UNION ALL
                                SELECT unnest(CASE WHEN $16 THEN '{}'::text[]
                                                   ELSE missing_platforms END)) p),
-    unresolved_links = (SELECT count(*) FROM pg_temp.day_videos v
-                        WHERE v.short_link IS NOT NULL)
+    unresolved_links = (SELECT coalesce(sum(v.unresolved), 0)::bigint FROM v)
                        + CASE WHEN $16 THEN 0 ELSE coalesce(unresolved_links, 0) END,
-    fetch_due_at = CASE WHEN $16 THEN
-                       (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
-                        WHERE v.source IN ('cache', 'live')) + $12::interval
-                   ELSE least(fetch_due_at,
-                              (SELECT min(v.fetched_at) FROM pg_temp.day_videos v
-                               WHERE v.source IN ('cache', 'live')) + $12::interval) END
+    fetch_due_at = CASE WHEN $16 THEN (SELECT min(v.oldest) FROM v) + $12::interval
+                   ELSE least(fetch_due_at, (SELECT min(v.oldest) FROM v) + $12::interval)
+                   END
 WHERE stats_date = $1
 
 -- name: closed_classified_days --
