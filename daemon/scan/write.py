@@ -12,8 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import structlog
+
 from daemon.scan.report import ScanReport
 from daemon.store.db import Record, Tx
+
+log = structlog.get_logger("daemon.scan.write")
 
 __all__ = ["Aggregation", "Enqueue", "create_node_split", "drop_node_split", "write_day"]
 
@@ -70,7 +74,7 @@ async def write_day(
         report.video_count = totals["video_count"]
         report.videos_missing = totals["videos_missing"]
         report.videos_stale = totals["videos_stale"]
-        await _save_day_videos(conn, stats_date, report.run_id, whole)
+        first_numbers = await _save_day_videos(conn, stats_date, report.run_id, whole)
         await conn.execute("upsert_day_node_stats", stats_date, whole)
         if enqueue is not None:
             # A partial aggregation changed the rows of its scope's tasks alone.
@@ -96,17 +100,29 @@ async def write_day(
             whole,
         )
         await conn.execute("forget_day_changes", stats_date, agg.seq)
+    if first_numbers:
+        await _analyze_day_videos(conn, stats_date)
 
 
-async def _save_day_videos(conn: Tx, stats_date: date, run_id: int, whole: bool) -> None:
+async def _save_day_videos(conn: Tx, stats_date: date, run_id: int, whole: bool) -> bool:
     """The numbers each video was counted with (spec section 7): a day's first are
-    inserted plainly, later ones upserted row by row."""
+    inserted plainly (True), later ones upserted row by row."""
     await conn.execute("create_day_video_numbers")
-    if await conn.fetchval("day_has_video_numbers", stats_date):
-        await conn.execute("save_day_videos", stats_date, run_id, whole)
-    else:
+    first = not await conn.fetchval("day_has_video_numbers", stats_date)
+    if first:
         await conn.execute("insert_day_videos", stats_date, run_id)
-        # Statistics that know the new day: a partial rescan's save then looks its
-        # videos up by key instead of reading the day's (autovacuum may be minutes away).
-        await conn.execute("analyze_day_video_stats")
+    else:
+        await conn.execute("save_day_videos", stats_date, run_id, whole)
     await conn.execute("drop_day_video_numbers")
+    return first
+
+
+async def _analyze_day_videos(conn: Tx, stats_date: date) -> None:
+    """Statistics that know a day's first per-video numbers, once they are committed: a
+    partial rescan's save then looks its videos up by key instead of reading the day's
+    (autovacuum may be minutes away). Outside the write, whose numbers stand however
+    this ends: the lock it takes waits for another day's analysis, never holds a write."""
+    try:
+        await conn.execute("analyze_day_video_stats")
+    except Exception:  # a plan's statistics, not the day's numbers: never fails the scan
+        log.warning("scan.analyze_failed", stats_date=stats_date.isoformat(), exc_info=True)
