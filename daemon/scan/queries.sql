@@ -113,9 +113,6 @@ SELECT task_id, coalesce(agent_node, '') AS agent_node,
 FROM pg_temp.day_completions
 GROUP BY 1, 2
 
--- name: analyze_day_groups --
-ANALYZE pg_temp.day_groups
-
 -- name: drop_day_groups --
 DROP TABLE IF EXISTS pg_temp.day_groups, pg_temp.day_accounts
 

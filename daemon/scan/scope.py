@@ -128,7 +128,6 @@ async def build_scope(
         await conn.execute("create_day_scope", stats_date, scope.since_seq)
         await conn.execute("create_day_scope_rows", stats_date)
         await conn.execute("build_scoped_completions", stats_date)
-    await conn.execute("analyze_day_completions")
     await group_rows(conn)
     return seq
 
