@@ -67,8 +67,12 @@ SELECT c.task_id, c.platform, c.video_id, c.is_short, c.short_link,
        max(c.shares) AS shares, max(c.collects) AS collects,
        -- usable saved counts (Douyin's shares and collects count too), and when saved
        bool_or(h.holds) AS holds, max(c.saved_at) FILTER (WHERE h.holds) AS saved_at,
-       (array_agg((c.submitted_at, c.id, coalesce(c.agent_node, ''))::dailystats_first
-                  ORDER BY c.submitted_at, c.id))[1] AS first
+       -- its first completion: the least (submitted_at, id) (ids are unique, so the node
+       -- never decides). min over one-element arrays compares them as records and needs
+       -- no sort per group, as an ordered array_agg does (1.1 s instead of 1.8 s for a
+       -- million rows), and lets the grouping hash.
+       (min(ARRAY[(c.submitted_at, c.id, coalesce(c.agent_node, ''))::dailystats_first]))[1]
+           AS first
 FROM pg_temp.day_completions c
 CROSS JOIN LATERAL (
     SELECT num_nonnulls(c.views, c.likes, c.comments,
@@ -96,21 +100,24 @@ merged AS (
 INSERT INTO pg_temp.day_groups
 SELECT task_id, platform, video_id, bool_or(is_short), short_link, NULL, sum(completions),
        max(views), max(likes), max(comments), max(shares), max(collects), bool_or(holds),
-       max(saved_at), (array_agg(first ORDER BY first))[1]
+       max(saved_at), (min(ARRAY[first]))[1]
 FROM merged
 GROUP BY task_id, platform, video_id, short_link
 
 -- name: create_day_accounts --
 -- The rest of what the split by node reads of the day's completions (all platforms):
 -- per task and node, its completions and distinct accounts, in all and per platform.
+-- Each task, node and user once first, then counted: one grouping instead of a sort
+-- per distinct count and group (0.49 s instead of 0.66 s for a million rows).
 CREATE TEMP TABLE day_accounts AS
-SELECT task_id, coalesce(agent_node, '') AS agent_node,
-       count(*) AS completions,
-       count(DISTINCT user_id) AS accounts,
-       count(DISTINCT user_id) FILTER (WHERE platform = 'yt') AS yt_accounts,
-       count(DISTINCT user_id) FILTER (WHERE platform = 'tt') AS tt_accounts,
-       count(DISTINCT user_id) FILTER (WHERE platform = 'dy') AS dy_accounts
-FROM pg_temp.day_completions
+SELECT task_id, agent_node, sum(n)::bigint AS completions, count(*) AS accounts,
+       count(*) FILTER (WHERE yt) AS yt_accounts, count(*) FILTER (WHERE tt) AS tt_accounts,
+       count(*) FILTER (WHERE dy) AS dy_accounts
+FROM (SELECT task_id, coalesce(agent_node, '') AS agent_node, user_id, count(*) AS n,
+             bool_or(platform = 'yt') AS yt, bool_or(platform = 'tt') AS tt,
+             bool_or(platform = 'dy') AS dy
+      FROM pg_temp.day_completions
+      GROUP BY 1, 2, 3) u
 GROUP BY 1, 2
 
 -- name: drop_day_groups --
