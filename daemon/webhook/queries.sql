@@ -57,10 +57,13 @@ FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS u(task_id, url, bo
 
 -- name: deliveries_reset_stats_webhook --
 -- Runs before deliveries_supersede_pending: task_daily_stats rows are locked before
--- dailystats_deliveries rows, in the scan and in the sender alike (no deadlock).
+-- dailystats_deliveries rows, in the scan and in the sender alike (no deadlock). A row
+-- already reset (a day's first aggregation wrote it so) is neither rewritten nor
+-- locked: the scan then never waits for it, so it is in no cycle either.
 UPDATE task_daily_stats
 SET webhook_sent = FALSE, webhook_retry_count = 0
 WHERE stats_date = $1 AND task_id = ANY($2::int[])
+  AND (webhook_sent IS DISTINCT FROM FALSE OR webhook_retry_count IS DISTINCT FROM 0)
 
 -- name: deliveries_clock --
 SELECT now()
