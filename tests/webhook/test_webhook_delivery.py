@@ -384,6 +384,25 @@ async def test_unchanged_reenqueue_adds_nothing(
     assert (await stats_row(db, task))["webhook_sent"] is True
 
 
+async def test_a_new_version_resets_the_stats_row_only_where_it_was_not_reset(
+    db: Db, rx: WebhookReceiver, session: aiohttp.ClientSession
+) -> None:
+    """Queuing a payload resets the row's webhook columns; a row they already read as
+    reset (as a day's first aggregation writes it) is not rewritten, so its version
+    (xmin) stays, while a delivered row is reset for its new version."""
+    task = await add_task(db, rx.url())
+    await stats(db, task)
+    before = await db.pool.fetchval("SELECT xmin::text FROM task_daily_stats")
+    assert await enqueue(db) == 1
+    assert await db.pool.fetchval("SELECT xmin::text FROM task_daily_stats") == before
+    await deliver_due(db, session, CFG)
+    assert (await stats_row(db, task))["webhook_sent"] is True
+    await stats(db, task, tt_view_count=9)
+    assert await enqueue(db) == 1
+    row = await stats_row(db, task)
+    assert (row["webhook_sent"], row["webhook_retry_count"]) == (False, 0)
+
+
 async def test_a_partial_aggregation_queues_its_own_tasks_only(db: Db, rx: WebhookReceiver) -> None:
     """A partial aggregation hands in the tasks it wrote: the rows of the others are not
     even read, so a change there waits for the aggregation that writes it."""
