@@ -79,7 +79,7 @@ class ReplayReport:
 
 
 def stats_row(record: Any, stats_date: date, nodes: tuple[StatsRow, ...] | None = None) -> StatsRow:
-    """A StatsRow from a deliveries_enqueue_candidates row (``nodes``: its split, when sent)."""
+    """A StatsRow from a deliveries_stage_candidates row (``nodes``: its split, when sent)."""
     return counted_row(
         record,
         stats_date,
@@ -97,16 +97,20 @@ async def enqueue_deliveries(
     given: the only rows a partial aggregation wrote) whose payload changed.
 
     Call it inside the scan's transaction, after the day's rows are upserted: the rows
-    and their deliveries commit together or not at all. The rows are read through a
-    cursor and queued a page at a time, so memory holds a page of payloads however many
-    tasks the day has. Returns how many were queued.
+    and their deliveries commit together or not at all. The rows, with their latest
+    delivery, are staged in a temporary table before any is queued, then read and
+    queued a page at a time, so memory holds a page of payloads however many tasks the
+    day has. Returns how many were queued.
     """
     tasks = None if task_ids is None else list(task_ids)
-    cursor = await tx.cursor("deliveries_enqueue_candidates", stats_date, cfg.include_nodes, tasks)
-    queued = 0
+    await tx.execute("deliveries_stage_candidates", stats_date, cfg.include_nodes, tasks)
+    await tx.execute("deliveries_index_staged")
+    queued, after = 0, -(2**31)  # below every task id (INTEGER)
     # Rows are asyncpg Records, read by column name (typed Any: asyncpg has no stubs).
-    while rows := await cursor.fetch(PAGE):
+    while rows := await tx.fetch("deliveries_staged_page", after, PAGE):
         queued += await _queue_changed(tx, stats_date, rows, cfg)
+        after = rows[-1]["task_id"]
+    await tx.execute("deliveries_drop_staged")
     if queued:
         log.info("delivery.queued", stats_date=stats_date.isoformat(), count=queued)
     return queued

@@ -6,10 +6,15 @@
 -- The webhook outbox (daemon/webhook/outbox.py). A delivery is one payload version of
 -- one task and day; "latest" means highest seq.
 
--- name: deliveries_enqueue_candidates --
+-- name: deliveries_stage_candidates --
 -- Every stats row of a day (of the tasks $3 only, when not NULL) with what its payload
 -- is made of, and the url and body of the latest delivery of that task and day (NULL:
--- none yet); read through a cursor.
+-- none yet). Staged whole before any is queued, then read a page at a time
+-- (deliveries_staged_page): a cursor on this query would look the latest
+-- deliveries up while the pages before it insert new ones, and where the table was
+-- planned as empty (a fresh one) each lookup read all of them again (3,000,000
+-- completions: 15 s, rising page by page).
+CREATE TEMP TABLE day_outbox ON COMMIT DROP AS
 SELECT s.task_id,
        CASE WHEN t.task_id IS NULL THEN s.project_id ELSE t.project_id END AS project_id,
        CASE WHEN t.task_id IS NULL THEN s.external_task_id ELSE t.external_task_id END
@@ -39,7 +44,17 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) latest ON TRUE
 WHERE s.stats_date = $1 AND ($3::int[] IS NULL OR s.task_id = ANY($3::int[]))
-ORDER BY s.task_id
+
+-- name: deliveries_index_staged --
+ALTER TABLE pg_temp.day_outbox ADD PRIMARY KEY (task_id)
+
+-- name: deliveries_staged_page --
+-- The page after task $1, in task order, as the stats rows are locked
+-- (deliveries_reset_stats_webhook); $2 rows.
+SELECT * FROM pg_temp.day_outbox WHERE task_id > $1 ORDER BY task_id LIMIT $2
+
+-- name: deliveries_drop_staged --
+DROP TABLE IF EXISTS pg_temp.day_outbox
 
 -- name: deliveries_supersede_pending --
 -- Before a new version is queued: the older one still waiting will never be sent. One
