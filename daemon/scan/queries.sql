@@ -504,33 +504,12 @@ DROP TABLE IF EXISTS pg_temp.day_videos
 
 -- name: upsert_day_stats --
 -- The numbers of spec section 3 for every task of day_completions (a partial
--- aggregation's: its scope), upserted into task_daily_stats: the sums of the task's
--- nodes in day_node_stats, which counted them from day_videos (each video's chosen
--- counts) and day_accounts. A user is of one node and a video's counts fall to one
--- node, so the nodes add up to the task (spec section 9), and the day's videos are not
--- grouped twice. Counts are never negative, so a sum of the nodes' saturated sums
--- saturates where the task's own would. A row whose numbers did not change is not
--- touched. $1 stats date; returns how many rows it wrote.
-WITH sums AS (
-    SELECT task_id,
-           sum(total_completion_count) AS completions,
-           sum(total_account_count) AS accounts,
-           sum(yt_account_count) AS yt_accounts,
-           sum(tt_account_count) AS tt_accounts,
-           sum(dy_account_count) AS dy_accounts,
-           sum(yt_view_count) AS yt_views, sum(yt_like_count) AS yt_likes,
-           sum(yt_comment_count) AS yt_comments,
-           sum(tt_view_count) AS tt_views, sum(tt_like_count) AS tt_likes,
-           sum(tt_comment_count) AS tt_comments,
-           sum(dy_view_count) AS dy_views, sum(dy_like_count) AS dy_likes,
-           sum(dy_comment_count) AS dy_comments, sum(dy_share_count) AS dy_shares,
-           sum(dy_collect_count) AS dy_collects
-    FROM pg_temp.day_node_stats
-    GROUP BY task_id
-),
+-- aggregation's: its scope), upserted into task_daily_stats from day_task_sums (its
+-- nodes' counts, summed). A row whose numbers did not change is not touched. $1 stats
+-- date; returns how many rows it wrote.
 -- Fetched stats this scan used are dated by this use (at most once a day), so retention
 -- keeps them while a day that used them is retained (spec section 7).
-used AS (
+WITH used AS (
     UPDATE dailystats_video_stats c SET used_at = now()
     FROM pg_temp.day_videos v
     WHERE v.source IN ('cache', 'live', 'last_known')
@@ -546,13 +525,12 @@ upserted AS (
         dy_account_count, dy_view_count, dy_like_count, dy_comment_count,
         dy_share_count, dy_collect_count)
     SELECT s.task_id, dt.project_id, dt.external_task_id, $1,
-           s.accounts, s.completions,
-           -- Sums saturate at the BIGINT ceiling instead of failing the scan.
-           s.yt_accounts, dailystats_clamp(s.yt_views), dailystats_clamp(s.yt_likes), dailystats_clamp(s.yt_comments),
-           s.tt_accounts, dailystats_clamp(s.tt_views), dailystats_clamp(s.tt_likes), dailystats_clamp(s.tt_comments),
-           s.dy_accounts, dailystats_clamp(s.dy_views), dailystats_clamp(s.dy_likes), dailystats_clamp(s.dy_comments),
-           dailystats_clamp(s.dy_shares), dailystats_clamp(s.dy_collects)
-    FROM sums s
+           s.total_account_count, s.total_completion_count,
+           s.yt_account_count, s.yt_view_count, s.yt_like_count, s.yt_comment_count,
+           s.tt_account_count, s.tt_view_count, s.tt_like_count, s.tt_comment_count,
+           s.dy_account_count, s.dy_view_count, s.dy_like_count, s.dy_comment_count,
+           s.dy_share_count, s.dy_collect_count
+    FROM pg_temp.day_task_sums s
     JOIN drama_tasks dt ON dt.task_id = s.task_id
     ON CONFLICT (task_id, stats_date) DO UPDATE SET
         project_id = EXCLUDED.project_id, external_task_id = EXCLUDED.external_task_id,
@@ -642,7 +620,37 @@ SELECT a.task_id, a.agent_node,
 FROM pg_temp.day_accounts a
 LEFT JOIN video_sums s ON s.task_id = a.task_id AND s.agent_node = a.agent_node
 
+-- name: create_day_task_sums --
+-- Each task's counts: its nodes' summed. A user is of one node and a video's counts
+-- fall to one node, so the nodes add up to the task (spec section 9) and the day's
+-- videos are not grouped again. Counts are never negative, so a sum of the nodes'
+-- saturated sums saturates where the task's own would. What the scan writes
+-- (upsert_day_stats, save_day_tasks) and the audit recomputes.
+CREATE TEMP VIEW day_task_sums AS
+SELECT task_id,
+       dailystats_clamp(sum(total_account_count)) AS total_account_count,
+       dailystats_clamp(sum(total_completion_count)) AS total_completion_count,
+       dailystats_clamp(sum(yt_account_count)) AS yt_account_count,
+       dailystats_clamp(sum(yt_view_count)) AS yt_view_count,
+       dailystats_clamp(sum(yt_like_count)) AS yt_like_count,
+       dailystats_clamp(sum(yt_comment_count)) AS yt_comment_count,
+       dailystats_clamp(sum(tt_account_count)) AS tt_account_count,
+       dailystats_clamp(sum(tt_view_count)) AS tt_view_count,
+       dailystats_clamp(sum(tt_like_count)) AS tt_like_count,
+       dailystats_clamp(sum(tt_comment_count)) AS tt_comment_count,
+       dailystats_clamp(sum(dy_account_count)) AS dy_account_count,
+       dailystats_clamp(sum(dy_view_count)) AS dy_view_count,
+       dailystats_clamp(sum(dy_like_count)) AS dy_like_count,
+       dailystats_clamp(sum(dy_comment_count)) AS dy_comment_count,
+       dailystats_clamp(sum(dy_share_count)) AS dy_share_count,
+       dailystats_clamp(sum(dy_collect_count)) AS dy_collect_count,
+       sum(video_count) AS video_count, sum(videos_missing) AS videos_missing,
+       sum(videos_stale) AS videos_stale
+FROM pg_temp.day_node_stats
+GROUP BY task_id
+
 -- name: drop_day_node_stats --
+DROP VIEW IF EXISTS pg_temp.day_task_sums;
 DROP TABLE IF EXISTS pg_temp.day_node_stats
 
 -- name: upsert_day_node_stats --
@@ -1343,14 +1351,11 @@ DROP TABLE IF EXISTS pg_temp.day_scope, pg_temp.day_scope_keys, pg_temp.day_scop
 -- name: save_day_tasks --
 -- What this aggregation counted per task ($2 whole: every task of the day; else the
 -- scope's), so a partial aggregation's day totals are sums; a task left with no
--- completions loses its row. Summed over the task's nodes, which counted its videos
--- (create_day_node_stats: the day's videos are not grouped again).
+-- completions loses its row.
 WITH counted AS (
-    SELECT task_id, sum(total_completion_count) AS completions,
-           sum(video_count) AS videos, sum(videos_missing) AS missing,
-           sum(videos_stale) AS stale
-    FROM pg_temp.day_node_stats
-    GROUP BY task_id
+    SELECT task_id, total_completion_count AS completions, video_count AS videos,
+           videos_missing AS missing, videos_stale AS stale
+    FROM pg_temp.day_task_sums
 ),
 gone AS (
     DELETE FROM dailystats_day_tasks t

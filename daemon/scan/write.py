@@ -42,8 +42,9 @@ class Aggregation:
 async def create_node_split(conn: Tx) -> None:
     """``day_node_stats`` from the day's completions and videos (each video carries the
     node its counts fall to, spec section 9): the scan, ``explain`` and ``audit`` build
-    the split alike."""
+    the split alike, and each task's sums of it (``day_task_sums``)."""
     await conn.execute("create_day_node_stats")
+    await conn.execute("create_day_task_sums")
 
 
 async def drop_node_split(conn: Tx) -> None:

@@ -256,28 +256,16 @@ ORDER BY 1, coalesce(s.agent_node, w.agent_node) = '', 2
 SELECT EXISTS (SELECT 1 FROM dailystats_day_video_stats WHERE stats_date = $1)
 
 -- name: audit_task_numbers --
--- Each task's numbers now: its nodes' (the scan's own split, day_node_stats), which add
--- up to the row the scan would write (a sum saturates as the row's does).
+-- Each task's numbers now: the scan's own sums of its split (day_task_sums), the row
+-- the scan would write.
 SELECT n.task_id, dt.project_id, dt.external_task_id, dt.duration,
-       dailystats_clamp(sum(n.total_account_count)) AS total_account_count,
-       dailystats_clamp(sum(n.total_completion_count)) AS total_completion_count,
-       dailystats_clamp(sum(n.yt_account_count)) AS yt_account_count,
-       dailystats_clamp(sum(n.yt_view_count)) AS yt_view_count,
-       dailystats_clamp(sum(n.yt_like_count)) AS yt_like_count,
-       dailystats_clamp(sum(n.yt_comment_count)) AS yt_comment_count,
-       dailystats_clamp(sum(n.tt_account_count)) AS tt_account_count,
-       dailystats_clamp(sum(n.tt_view_count)) AS tt_view_count,
-       dailystats_clamp(sum(n.tt_like_count)) AS tt_like_count,
-       dailystats_clamp(sum(n.tt_comment_count)) AS tt_comment_count,
-       dailystats_clamp(sum(n.dy_account_count)) AS dy_account_count,
-       dailystats_clamp(sum(n.dy_view_count)) AS dy_view_count,
-       dailystats_clamp(sum(n.dy_like_count)) AS dy_like_count,
-       dailystats_clamp(sum(n.dy_comment_count)) AS dy_comment_count,
-       dailystats_clamp(sum(n.dy_share_count)) AS dy_share_count,
-       dailystats_clamp(sum(n.dy_collect_count)) AS dy_collect_count
-FROM pg_temp.day_node_stats n
+       n.total_account_count, n.total_completion_count,
+       n.yt_account_count, n.yt_view_count, n.yt_like_count, n.yt_comment_count,
+       n.tt_account_count, n.tt_view_count, n.tt_like_count, n.tt_comment_count,
+       n.dy_account_count, n.dy_view_count, n.dy_like_count, n.dy_comment_count,
+       n.dy_share_count, n.dy_collect_count
+FROM pg_temp.day_task_sums n
 JOIN drama_tasks dt ON dt.task_id = n.task_id
-GROUP BY n.task_id, dt.project_id, dt.external_task_id, dt.duration
 
 -- name: audit_node_numbers --
 SELECT * FROM pg_temp.day_node_stats
