@@ -786,11 +786,18 @@ WHERE stats_date = $1
 
 -- name: classify_open_day --
 -- The day's record, created on first use; true when every stored row of the day is
--- to be classified again: the record is new (rows left by a pruned one are not in its
--- fingerprint), or its rows were classified under other settings ($2).
+-- to be classified again: the record is new, or its rows were classified under other
+-- settings ($2). Rows a forgotten record left (forget_classified_day, before
+-- prune_classified_rows reached them) are in no fingerprint: they go as the record is
+-- made, in its statement, so a new record's fingerprint counts every row stored under
+-- it. (While a day has no record its rows are only ever deleted: no lock is needed.)
 WITH made AS (
     INSERT INTO dailystats_classified_days (stats_date, classify_key) VALUES ($1, $2)
     ON CONFLICT (stats_date) DO NOTHING RETURNING 1
+),
+left_over AS (
+    DELETE FROM dailystats_completions
+    WHERE stats_date = $1 AND EXISTS (SELECT 1 FROM made)
 )
 SELECT EXISTS (SELECT 1 FROM made)
        OR (SELECT classify_key FROM dailystats_classified_days WHERE stats_date = $1) <> $2

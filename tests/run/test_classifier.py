@@ -139,3 +139,24 @@ def test_the_interval_setting() -> None:
     assert (
         load_settings(database_url=url, classify_interval_seconds=0).classify_interval_seconds == 0
     )
+
+
+async def test_a_day_forgotten_before_its_rows_were_pruned_is_counted_afresh(db: Db) -> None:
+    old = DAY - timedelta(days=10)
+    rows = _completions(old, 1, 5)
+    await _setup(db, rows)
+    await classify_pass(db, UTC_ZONE, CONFIG.completed_statuses, [old])
+    # The record is forgotten and the daemon stops before prune_classified_rows runs.
+    async with db.connection() as tx:
+        await tx.execute("forget_classified_day", old)
+        assert await tx.conn.fetchval("SELECT count(*) FROM dailystats_completions") == 5
+    scan = await scan_day(db, old, CONFIG, trigger="test")
+    assert scan.status == "succeeded" and scan.rows_classified == 5
+    async with db.connection() as tx:
+        record = await tx.conn.fetchrow("SELECT row_count FROM dailystats_classified_days")
+        assert record is not None and record["row_count"] == 5
+        # The new record's fingerprint is of the rows stored under it: nothing to compare.
+        assert (await check_day(tx, old, UTC_ZONE, CONFIG.completed_statuses)).same
+        assert await stored_rows(tx.conn, old) == expected_rows(rows, old, UTC_ZONE, {}, [], False)
+    again = await classify_pass(db, UTC_ZONE, CONFIG.completed_statuses, [old])
+    assert again.rows_looked_at == 0
