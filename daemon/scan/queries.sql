@@ -1287,8 +1287,7 @@ UNION
 SELECT c.task_id
 FROM pg_temp.day_scope_keys k
 JOIN dailystats_completions c
-  ON c.stats_date = $1 AND hashtext(c.video_id) = hashtext(k.video_key)
- AND c.video_id = k.video_key AND c.platform = k.platform
+  ON c.video_id = k.video_key AND c.stats_date = $1 AND c.platform = k.platform
 WHERE c.video_id IS NOT NULL AND NOT c.is_short
 UNION
 SELECT r.task_id
@@ -1324,8 +1323,7 @@ UNION
 SELECT c.id
 FROM keys k
 JOIN dailystats_completions c
-  ON c.stats_date = $1 AND hashtext(c.video_id) = hashtext(k.video_key)
- AND c.video_id = k.video_key AND c.platform = k.platform
+  ON c.video_id = k.video_key AND c.stats_date = $1 AND c.platform = k.platform
 WHERE c.video_id IS NOT NULL AND NOT c.is_short
 UNION
 SELECT r.id FROM pg_temp.day_short_rows r
