@@ -23,12 +23,11 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from daemon.run.liveness import wait_any
+from daemon.scan.batch import DaySync, apply_batch
 from daemon.scan.classify import (
     BATCH,
     DayCheck,
-    DaySync,
     analyze_if_many,
-    apply_batch,
     check_day,
     finish_day,
     prepare_day,

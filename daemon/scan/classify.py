@@ -9,10 +9,11 @@ brought up to date (its mark: the xmin of that comparison's snapshot; every olde
 version was visible to it): when the other rows are exactly the stored ones, only
 those are compared, looked up by id, and a rescan's cost beyond the read grows with
 the rows that changed; a row deleted or moved to another day compares the day whole
-(a join of all its pairs with the stored ones). The rows that differ are classified
-(their links through ``dailystats_links``, so a link is parsed once; the rule itself
-is one SQL function, ``dailystats_classified_rows``). A day classified afresh is read
-by range, by parallel workers; a batch is looked up by id. The scan then builds
+(a join of all its pairs with the stored ones); a day with no record has nothing to
+compare with. The rows that differ are classified and stored (daemon.scan.batch: their
+links through ``dailystats_links``, so a link is parsed once; the rule itself is one
+SQL function, ``dailystats_classified_rows``). A day classified afresh is read by
+range, by parallel workers; a batch is looked up by id. The scan then builds
 ``pg_temp.day_completions`` from the stored rows.
 
 Writes to a day's rows are made under its lock (the scan's, or the intraday pass's
@@ -24,18 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.rules.dates import day_bounds
+from daemon.scan.batch import ANALYZE_AFTER, DaySync, apply_batch, classify_new_day
 from daemon.store.db import Tx
 
 __all__ = [
     "DayCheck",
-    "DaySync",
     "analyze_if_many",
-    "apply_batch",
     "build_day_completions",
     "check_day",
     "classify_day",
@@ -49,10 +49,6 @@ __all__ = [
 
 # Rows classified per transaction by the intraday pass (each under the day's lock).
 BATCH = 5_000
-# Batches up to this many ids look their rows up by id instead of hash-joining tables.
-SMALL_BATCH = 50_000
-# New links in one batch beyond which the links table's statistics are refreshed.
-ANALYZE_AFTER = 10_000
 
 
 def classify_key(zone: ZoneInfo, statuses: Sequence[str]) -> str:
@@ -67,20 +63,6 @@ class DayCheck:
     same: bool  # the stored rows are exactly the day's completions
     mark: int  # that read's snapshot xmin: the day's mark once it is up to date
     since_ids: list[int] | None  # the only rows that can differ; None: all of them
-
-
-@dataclass(frozen=True, slots=True)
-class DaySync:
-    """One day's pending comparison: how many ids to look at, and the bounds."""
-
-    stats_date: date
-    start: datetime
-    end: datetime
-    statuses: list[str]
-    key: str
-    rekey: bool  # classified under other settings: every row is done again
-    count: int
-    mark: int  # DayCheck.mark: the day's once every batch is applied (set_mark)
 
 
 async def check_day(
@@ -132,11 +114,16 @@ async def prepare_day(
 ) -> DaySync:
     """Open the day's record and list the ids to look at (``pg_temp.day_sync``): those
     written since its mark, else the whole day's; indexed for reading in batches unless
-    it is applied at once (``batched`` False)."""
+    it is applied at once (``batched`` False). A new record's day applied at once needs
+    no list (classify_new_day)."""
     start, end = day_bounds(stats_date, zone)
     key = classify_key(zone, statuses)
-    rekey: bool = await conn.fetchval("classify_open_day", stats_date, key)
+    opened = await conn.fetchrow("classify_open_day", stats_date, key)
+    assert opened is not None
     await conn.execute("drop_day_sync")
+    if opened["made"] and not batched:
+        return DaySync(stats_date, start, end, list(statuses), key, True, True, 0, check.mark)
+    rekey: bool = opened["rekey"]
     bounds = (start, end, list(statuses), stats_date)
     async with conn.conn.transaction():
         await conn.execute("jit_off")
@@ -149,65 +136,7 @@ async def prepare_day(
     await conn.execute("analyze_day_sync")
     if batched and count > BATCH:  # read in batches by the intraday pass
         await conn.execute("index_day_sync")
-    return DaySync(stats_date, start, end, list(statuses), key, rekey, count, check.mark)
-
-
-async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
-    """Classify the ids numbered ``(first, last]`` of the comparison as their rows are
-    now, in one transaction; the caller holds the day's lock."""
-    day = sync.stats_date
-    whole = first == 0 and last >= sync.count
-    async with conn.conn.transaction():
-        await conn.execute("jit_off")
-        await conn.execute("classify_commit_async")
-        if last - first <= SMALL_BATCH:
-            await conn.execute("index_lookups_only")
-        if whole:
-            await conn.execute("create_day_batch_all")
-        else:
-            await conn.execute("create_day_batch", first, last)
-            await conn.execute("analyze_day_batch")
-        await conn.execute("classify_lock_days", day)
-        # The whole day afresh (a first classification): read by range, in parallel.
-        afresh = whole and sync.rekey
-        bounds = (sync.start, sync.end, sync.statuses)
-        if afresh:
-            await conn.execute("create_day_links_all", *bounds)
-        else:
-            await conn.execute("create_day_links")
-        await conn.execute("analyze_day_links")
-        await conn.execute("classify_known_links", day)
-        saved = await conn.execute("classify_save_links", day)
-        if int(saved.split()[-1]) > ANALYZE_AFTER:
-            await conn.execute("analyze_links")  # planned with its new size below
-        if afresh:
-            await conn.execute("create_day_new_all", *bounds, day)
-            await conn.execute("keep_batch_rows")
-        else:
-            await conn.execute("create_day_new", *bounds, day)
-        await conn.execute("analyze_day_new")
-        # Afresh: every day it touches counts as changed (no row by row comparison),
-        # and is aggregated whole; else the changed rows are noted for a partial one.
-        if sync.rekey:
-            changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
-        else:
-            await conn.execute("index_day_new")
-            await conn.execute("create_day_changed")
-            changed = [r["stats_date"] for r in await conn.fetch("day_changed_days")]
-        await conn.execute("classify_unstore")
-        await conn.execute("classify_store", day)
-        await conn.execute("classify_seen_users")
-        if changed:
-            await conn.execute("classify_mark_changed", sorted(set(changed)), sync.rekey)
-            if not sync.rekey:
-                await conn.execute("classify_note_changes")
-        if sync.rekey and last >= sync.count:
-            await conn.execute("classify_set_key", day, sync.key)
-        # (On an error the transaction's rollback drops these with it.)
-        await conn.execute("drop_day_links")
-        await conn.execute("drop_day_changed")
-        await conn.execute("drop_day_new")
-        await conn.execute("drop_day_batch_view" if whole else "drop_day_batch")
+    return DaySync(stats_date, start, end, list(statuses), key, rekey, False, count, check.mark)
 
 
 async def finish_day(conn: Tx) -> None:
@@ -228,12 +157,16 @@ async def classify_day(conn: Tx, stats_date: date, zone: ZoneInfo, statuses: Seq
         return 0
     sync = await prepare_day(conn, stats_date, zone, statuses, check, batched=False)
     try:
-        await apply_batch(conn, sync, 0, max(sync.count, 1))
+        if sync.made:
+            count = await classify_new_day(conn, sync)
+        else:
+            await apply_batch(conn, sync, 0, max(sync.count, 1))
+            count = sync.count
     finally:
         await finish_day(conn)
     await set_mark(conn, sync)
-    await analyze_if_many(conn, sync.count)
-    return sync.count
+    await analyze_if_many(conn, count)
+    return count
 
 
 async def analyze_if_many(conn: Tx, rows: int) -> None:
