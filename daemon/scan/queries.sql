@@ -1046,6 +1046,9 @@ SET row_count = d.row_count - gone.n, row_xor = d.row_xor # gone.x
 FROM gone WHERE d.stats_date = gone.stats_date
 
 -- name: classify_store --
+-- Every row of day_new is stored (or none: the statement fails), so the day's
+-- fingerprint takes theirs read from day_new (a RETURNING of a million rows cost
+-- 0.2 s more).
 WITH added AS (
     INSERT INTO dailystats_completions
         (id, stats_date, row_xmin, user_id, views, likes, comments, shares, collects,
@@ -1053,12 +1056,11 @@ WITH added AS (
     SELECT id, stats_date, row_xmin, user_id, views, likes, comments, shares, collects,
            submitted_at, saved_at, task_id, is_short, platform, video_id, short_link
     FROM pg_temp.day_new
-    RETURNING id, row_xmin
 )
 UPDATE dailystats_classified_days d
 SET row_count = d.row_count + a.n, row_xor = d.row_xor # a.x
 FROM (SELECT count(*) AS n, coalesce(bit_xor(dailystats_row_hash(id, row_xmin)), 0) AS x
-      FROM added) a
+      FROM pg_temp.day_new) a
 WHERE d.stats_date = $1
 
 -- name: classify_mark_changed --
