@@ -27,6 +27,11 @@ CASES: list[tuple[str, int | None]] = [
     ("-0", 0),
     ("-0.0", 0),
     ('"00012"', 12),
+    ("123456789012345678", 123456789012345678),  # 18 digits: the short way (0023)
+    ("1234567890123456789", 1234567890123456789),  # 19: the full rule
+    ('"000000000000000000012"', 12),  # 21 characters, leading zeros
+    (f'"0000{MAX}"', MAX),
+    (f'"0000{MAX + 1}"', None),
     ('"12"', 12),
     (str(MAX), MAX),
     (f"{MAX}.0", MAX),
@@ -66,6 +71,17 @@ async def sql_count(conn: asyncpg.Connection, text: str) -> int | None:
     return value
 
 
+async def scan_count(conn: asyncpg.Connection, text: str) -> int | None:
+    """The scan's two-argument form: the count as text (jsonb_to_record) and as JSON."""
+    value: int | None = await conn.fetchval(
+        "SELECT dailystats_usable(x.view_count, d -> 'view_count')"
+        " FROM (SELECT $1::jsonb AS d) s,"
+        " jsonb_to_record(s.d) AS x(view_count text)",
+        '{"view_count": ' + text + "}",
+    )
+    return value
+
+
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_python_reads_each_case(text: str, expected: int | None) -> None:
     assert python_count(text) == expected
@@ -99,6 +115,8 @@ _texts = st.one_of(
     _numbers,
     st.integers(min_value=MAX - 5, max_value=MAX + 5).map(str),
     st.text(alphabet="0123456789 e.-+", max_size=12).map(json.dumps),
+    # Digit strings around the 18 digits the scan's short way takes (migration 0023).
+    st.text(alphabet="0123456789", max_size=24).map(json.dumps),
     st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
 )
 
@@ -110,7 +128,9 @@ _texts = st.one_of(
 async def test_sql_and_python_agree_on_generated_numbers(db_url: str, text: str) -> None:
     conn = await asyncpg.connect(db_url)
     try:
-        assert await sql_count(conn, text) == python_count(text)
+        expected = python_count(text)
+        assert await sql_count(conn, text) == expected
+        assert await scan_count(conn, text) == expected
     finally:
         await conn.close()
 
@@ -120,12 +140,6 @@ async def test_the_scans_two_argument_form_agrees(db_url: str) -> None:
     conn = await asyncpg.connect(db_url)
     try:
         for text, expected in CASES:
-            got = await conn.fetchval(
-                "SELECT dailystats_usable(x.view_count, d -> 'view_count')"
-                " FROM (SELECT $1::jsonb AS d) s,"
-                " jsonb_to_record(s.d) AS x(view_count text)",
-                '{"view_count": ' + text + "}",
-            )
-            assert got == expected, text
+            assert await scan_count(conn, text) == expected, text
     finally:
         await conn.close()
