@@ -13,6 +13,7 @@ import asyncpg
 from daemon.scan.classify import check_day
 from daemon.scan.day import ScanConfig, scan_day
 from daemon.store.db import Db
+from tests.run.locks import until_someone_waits_for_a_lock
 from tests.scan.scan_reference import (
     Completion,
     expected_rows,
@@ -40,16 +41,6 @@ def _rows() -> list[Completion]:
     ]  # fmt: skip
 
 
-async def _waiting_on_a_lock(conn: asyncpg.Connection, query_part: str) -> None:
-    """Until a backend's statement containing ``query_part`` waits for a lock."""
-    while not await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND query LIKE '%' || $1 || '%')",
-        query_part,
-    ):
-        await asyncio.sleep(0.01)  # polling a condition, not standing in for one
-
-
 async def test_a_link_saved_meanwhile_by_another_batch_is_taken_as_known(
     db: Db, db_url: str
 ) -> None:
@@ -69,7 +60,8 @@ async def test_a_link_saved_meanwhile_by_another_batch_is_taken_as_known(
             DAY - timedelta(days=1),
         )
         scan = asyncio.create_task(scan_day(db, DAY, CONFIG, trigger="test"))
-        await asyncio.wait_for(_waiting_on_a_lock(watcher, "INSERT INTO dailystats_links"), 30)
+        # The scan's insert of that link waits for the other transaction to end.
+        await until_someone_waits_for_a_lock(watcher, locktype="transactionid")
         await other.execute("COMMIT")  # the scan's insert now fails on that link
         report = await asyncio.wait_for(scan, 30)
     finally:
