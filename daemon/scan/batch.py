@@ -68,15 +68,12 @@ async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
         else:
             await conn.execute("create_day_new", *bounds, day)
         await conn.execute("analyze_day_new")
-        # Afresh: every day it touches counts as changed (no row by row comparison),
-        # and is aggregated whole; else the changed rows are noted for a partial one.
-        if sync.rekey:
-            changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
-        else:
+        noted = None
+        if not sync.rekey:  # the changed rows noted for a partial aggregation
             await conn.execute("index_day_new")
             await conn.execute("create_day_changed")
-            changed = [r["stats_date"] for r in await conn.fetch("day_changed_days")]
-        await _store_batch(conn, sync, changed, last >= sync.count)
+            noted = [r["stats_date"] for r in await conn.fetch("day_changed_days")]
+        await _store_batch(conn, sync, noted, last >= sync.count)
         # (On an error the transaction's rollback drops these with it.)
         await conn.execute("drop_day_changed")
         await conn.execute("drop_day_new")
@@ -102,8 +99,7 @@ async def classify_new_day(conn: Tx, sync: DaySync) -> int:
         await conn.execute("analyze_day_new")
         await conn.execute("create_day_batch_new")
         await conn.execute("classify_lock_days", day)
-        changed = [r["stats_date"] for r in await conn.fetch("classify_batch_days", day)]
-        await _store_batch(conn, sync, changed, True)
+        await _store_batch(conn, sync, None, True)
         await conn.execute("drop_day_batch_view")
         await conn.execute("drop_day_new")
     return int(status.split()[-1])
@@ -132,12 +128,16 @@ async def _save_links(
     await conn.execute("drop_day_links")
 
 
-async def _store_batch(conn: Tx, sync: DaySync, changed: list[date], last: bool) -> None:
+async def _store_batch(conn: Tx, sync: DaySync, noted: list[date] | None, last: bool) -> None:
     """Replace the batch's stored rows (``day_batch``) by ``day_new``; mark the days
-    they change (``last``: the comparison's last batch, which settles a new key)."""
-    await conn.execute("classify_unstore")
+    they change (``last``: the comparison's last batch, which settles a new key). Rows
+    compared one by one (``noted``: the days of those that changed) mark their days for
+    a partial aggregation; rows classified afresh (``noted`` None) mark the day and
+    every day their stored rows left, each aggregated whole."""
+    unstored = [r["stats_date"] for r in await conn.fetch("classify_unstore")]
     await conn.execute("classify_store", sync.stats_date)
     await conn.execute("classify_seen_users")
+    changed = [sync.stats_date, *unstored] if noted is None else noted
     if changed:
         await conn.execute("classify_mark_changed", sorted(set(changed)), sync.rekey)
         if not sync.rekey:

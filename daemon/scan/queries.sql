@@ -1025,14 +1025,9 @@ DROP TABLE IF EXISTS pg_temp.day_changed
 -- The comparison above looks rows up by id (index_lookups_only).
 CREATE INDEX ON pg_temp.day_new (id)
 
--- name: classify_batch_days --
--- When every row is classified afresh: the day, and the days its rows were stored under.
-SELECT $1::date AS stats_date
-UNION
-SELECT c.stats_date FROM dailystats_completions c JOIN pg_temp.day_batch b ON b.id = c.id
-
 -- name: classify_unstore --
--- The batch's stored rows go (replaced below), and their days' fingerprints with them.
+-- The batch's stored rows go (replaced below), and their days' fingerprints with them;
+-- returns those days (the ones with a record: a day without has nothing to mark).
 WITH old AS (
     DELETE FROM dailystats_completions c USING pg_temp.day_batch b WHERE c.id = b.id
     RETURNING c.stats_date, c.id, c.row_xmin
@@ -1044,6 +1039,7 @@ gone AS (
 UPDATE dailystats_classified_days d
 SET row_count = d.row_count - gone.n, row_xor = d.row_xor # gone.x
 FROM gone WHERE d.stats_date = gone.stats_date
+RETURNING d.stats_date
 
 -- name: classify_store --
 -- Every row of day_new is stored (or none: the statement fails), so the day's

@@ -5,6 +5,7 @@ saves meanwhile sends that insert back to the known links, never fails the scan.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -77,3 +78,30 @@ async def test_a_link_saved_meanwhile_by_another_batch_is_taken_as_known(
         record = await tx.conn.fetchrow("SELECT row_count FROM dailystats_classified_days")
         assert record is not None and record["row_count"] == len(rows)
         assert (await check_day(tx, DAY, UTC, CONFIG.completed_statuses)).same
+
+
+async def test_a_row_moved_into_a_new_day_changes_the_day_it_left(db: Db) -> None:
+    before = DAY - timedelta(days=1)
+    rows = [
+        dataclasses.replace(r, submitted_at=r.submitted_at - timedelta(days=1)) for r in _rows()
+    ]
+    async with db.connection() as tx:
+        await insert_tasks(tx.conn, [1, 2])
+        await insert_completions(tx.conn, rows)
+    first = await scan_day(db, before, CONFIG, trigger="test")
+    assert first.status == "succeeded"
+    # The bot moves a completion to the next day, which has no record yet: that day's
+    # first scan stores it and takes it from the day before.
+    moved = dataclasses.replace(rows[0], submitted_at=AT)
+    rows = [moved, *rows[1:]]
+    async with db.connection() as tx:
+        await tx.conn.execute(
+            "UPDATE user_tasks SET submitted_at = $2 WHERE id = $1", moved.id, moved.submitted_at
+        )
+    scan = await scan_day(db, DAY, CONFIG, trigger="test")
+    assert scan.status == "succeeded" and scan.rows_classified == 1
+    rescan = await scan_day(db, before, CONFIG, trigger="test")
+    assert rescan.status == "succeeded" and not rescan.unchanged
+    async with db.connection() as tx:
+        for day in (before, DAY):
+            assert await stored_rows(tx.conn, day) == expected_rows(rows, day, UTC, {}, [], False)
