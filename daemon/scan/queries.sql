@@ -933,7 +933,7 @@ DELETE FROM pg_temp.day_links l USING dailystats_links x WHERE x.link = l.link
 -- scan of the table being inserted into, planned while it was empty, would be repeated
 -- for every row.) A plain insert: ON CONFLICT DO NOTHING checked every row against the
 -- index first (0.47 s of 2.4 s for those links). A link another batch saved since
--- classify_known_links fails it, and _save_links (daemon.scan.classify) starts over.
+-- classify_known_links fails it, and _save_links (daemon.scan.batch) starts over.
 INSERT INTO dailystats_links (link, platform, video_id, is_short, short_link, seen_on)
 SELECT k.link, nullif((k.c).platform, 'other'), (k.c).video_id, (k.c).is_short,
        CASE WHEN (k.c).is_short THEN dailystats_short_link(k.link) END, $1
