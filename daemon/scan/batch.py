@@ -12,6 +12,8 @@ by parallel workers, and stored whole: nothing is stored under it to compare wit
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -42,14 +44,22 @@ class DaySync:
     mark: int  # DayCheck.mark: the day's once every batch is applied (set_mark)
 
 
+@asynccontextmanager
+async def _writing(conn: Tx) -> AsyncIterator[None]:
+    """One transaction writing the classification: no JIT, no wait for the log at
+    commit (classify_commit_async)."""
+    async with conn.conn.transaction():
+        await conn.execute("jit_off")
+        await conn.execute("classify_commit_async")
+        yield
+
+
 async def apply_batch(conn: Tx, sync: DaySync, first: int, last: int) -> None:
     """Classify the ids numbered ``(first, last]`` of the comparison as their rows are
     now, in one transaction; the caller holds the day's lock."""
     day = sync.stats_date
     whole = first == 0 and last >= sync.count
-    async with conn.conn.transaction():
-        await conn.execute("jit_off")
-        await conn.execute("classify_commit_async")
+    async with _writing(conn):
         if last - first <= SMALL_BATCH:
             await conn.execute("index_lookups_only")
         if whole:
@@ -88,13 +98,9 @@ async def classify_new_day(conn: Tx, sync: DaySync) -> int:
     day shares, kept if what follows fails), so the day's transaction takes the records'
     locks before anything else another batch could wait for."""
     day, bounds = sync.stats_date, (sync.start, sync.end, sync.statuses)
-    async with conn.conn.transaction():
-        await conn.execute("jit_off")
-        await conn.execute("classify_commit_async")
+    async with _writing(conn):
         await _save_links(conn, day, bounds)
-    async with conn.conn.transaction():
-        await conn.execute("jit_off")
-        await conn.execute("classify_commit_async")
+    async with _writing(conn):
         status = await conn.execute("create_day_new_all", *bounds, day)
         await conn.execute("analyze_day_new")
         await conn.execute("create_day_batch_new")
